@@ -1,0 +1,5 @@
+"""``python -m nettrial``: the same as the ``nettrial`` command."""
+
+from nettrial.cli import main
+
+main()

@@ -1,0 +1,25 @@
+"""The one settings object. The only module that reads the environment (prefix ``NETTRIAL_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings for every part of nettrial; override with ``NETTRIAL_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="NETTRIAL_", frozen=True)
+
+    # AJCC edition used when none is given; the study stages with Version 9 (staging.md decision 2).
+    default_edition: Literal["8", "9"] = "9"
+    # Rows per chunk when a batch file is staged; bounds memory on registry-size files.
+    batch_chunk_rows: int = 250_000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,125 @@
+"""The ``nettrial`` command: outputs, JSON, and exit status 2 with a one-line message for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nettrial.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_stage_from_pathology_prints_stage_and_trace() -> None:
+    result = run(
+        "stage",
+        "--site",
+        "pancreas",
+        "--size-mm",
+        "25",
+        "--extent",
+        "limited",
+        "--nodes-positive",
+        "2",
+        "--nodes-examined",
+        "14",
+        "--metastasis",
+        "none",
+    )
+    assert result.exit_code == 0, result.output
+    assert "stage group: III" in result.output
+    assert "T2-size" in result.output
+
+
+def test_stage_from_categories_json_has_the_full_result() -> None:
+    result = run("stage", "--site", "pancreas", "--t", "T2", "--n", "N1", "--m", "M0", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["t"], data["n"], data["m"], data["stage_group"], data["edition"]) == (
+        "T2",
+        "N1",
+        "M0",
+        "III",
+        "9",
+    )
+    assert data["trace"][-1]["table"] == "stage_group"
+
+
+def test_edition_option_changes_the_table() -> None:
+    args = ("stage", "--site", "stomach", "--t", "T4", "--n", "NX", "--m", "M0", "--json")
+    assert json.loads(run(*args, "--edition", "8").output)["stage_group"] == "III"
+    assert json.loads(run(*args, "--edition", "9").output)["stage_group"] == "unknown"
+
+
+def test_pathology_without_metastasis_status_is_not_guessed() -> None:
+    result = run(
+        "stage",
+        "--site",
+        "pancreas",
+        "--size-mm",
+        "25",
+        "--extent",
+        "limited",
+        "--nodes-positive",
+        "2",
+        "--nodes-examined",
+        "14",
+        "--json",
+    )
+    data = json.loads(result.output)
+    assert data["stage_group"] == "unknown"
+    assert "metastasis" in data["reason"] or "IV" in data["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "allowed_word"),
+    [
+        (("stage", "--site", "mars", "--t", "T1", "--n", "N0", "--m", "M0"), "site", "pancreas"),
+        (("stage", "--site", "stomach", "--t", "T1", "--n", "N2", "--m", "M0"), "n", "N1"),
+        (("stage", "--site", "pancreas", "--size-mm", "-3", "--extent", "limited"), "size_mm", "0"),
+        (
+            ("stage", "--site", "pancreas", "--size-mm", "20", "--extent", "serosa"),
+            "extent",
+            "limited",
+        ),
+        (("grade", "--ki67", "140"), "ki67", "100"),
+        (("stage", "--site", "pancreas", "--edition", "7", "--t", "T1"), "edition", "8"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_field_and_allowed(args, field, allowed_word) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {field}:")
+    assert allowed_word in lines[0]
+
+
+def test_grade_command() -> None:
+    result = run("grade", "--ki67", "4", "--mitoses", "1", "--differentiation", "well")
+    assert result.exit_code == 0
+    assert result.output.startswith("G2: NET G2")
+
+
+def test_nec_is_not_staged() -> None:
+    result = run(
+        "stage",
+        "--site",
+        "pancreas",
+        "--t",
+        "T2",
+        "--n",
+        "N1",
+        "--m",
+        "M0",
+        "--differentiation",
+        "poor",
+        "--json",
+    )
+    data = json.loads(result.output)
+    assert data["status"] == "not_staged" and data["stage_group"] == "unknown"
+    assert "NEC" in data["reason"]
