@@ -210,6 +210,8 @@ def _axis(
 def _record(findings: Findings) -> dict[str, Any]:
     """The fields rule conditions read: the findings, plus metastasis groups derived from sites."""
     record = {name: getattr(findings, name) for name in (*Findings.T_FIELDS, *Findings.N_FIELDS)}
+    if record["nodes_examined"] == 0 and record["nodes_positive"] is None:
+        record["nodes_positive"] = 0  # implied, not assumed: no node examined, none can be positive
     _, vocabulary = m_category()
     groups = {"hepatic": None, "extrahepatic": None, "unspecified": None}
     if findings.metastasis is not None:
