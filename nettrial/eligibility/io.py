@@ -1,0 +1,104 @@
+"""Reading screening records from files: one JSON document, or rows of a jsonl/csv/parquet file.
+
+Flat files (csv, parquet) name each column by its dotted path in the record
+(``identity.date_of_birth``, ``pathology.size_mm``); labs as ``labs.<test>.value|unit|lln|uln|date``;
+list sections (``blood_pressure``, ``history.events``, ``supportive_care.items``, ``attestations``)
+as JSON text in one column; ``pathology.metastasis`` as ``none`` or ``liver,lung``. Blank cells
+are "not recorded". Validation errors name the field path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nettrial.eligibility.record import ScreeningRecord
+from nettrial.exceptions import InputError
+
+JSON_COLUMNS = {"blood_pressure", "history.events", "supportive_care.items", "attestations", "labs"}
+
+
+def validation_error(error: ValidationError, prefix: str = "") -> InputError:
+    """The first problem of a pydantic error as an InputError naming the field path."""
+    first = error.errors()[0]
+    location = ".".join(str(p) for p in first["loc"]) or "record"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return InputError(f"{prefix}{location}", f"{message}{more}")
+
+
+def record_from_json(text: str | bytes) -> ScreeningRecord:
+    try:
+        return ScreeningRecord.model_validate_json(text)
+    except ValidationError as error:
+        raise validation_error(error) from None
+
+
+def read_record(path: Path) -> ScreeningRecord:
+    try:
+        return record_from_json(path.read_bytes())
+    except OSError as exc:
+        raise InputError("record", f"cannot read {path}: {exc}") from None
+
+
+def parse_first_dose(text: str | None) -> dt.date | dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return (
+            dt.datetime.fromisoformat(text)
+            if "T" in text or " " in text.strip()
+            else dt.date.fromisoformat(text)
+        )
+    except ValueError:
+        raise InputError(
+            "first_dose", f"{text!r} is not a date", allowed="YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from None
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, float) and value != value)
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
+def nest(row: dict[str, Any]) -> dict[str, Any]:
+    """A flat row (dotted column names) as the nested record document."""
+    document: dict[str, Any] = {}
+    labs: dict[str, dict[str, Any]] = {}
+    for column, value in row.items():
+        if _blank(value):
+            continue
+        parts = column.split(".")
+        if parts[0] == "labs" and len(parts) == 3:
+            labs.setdefault(parts[1], {"test": parts[1]})[parts[2]] = value
+            continue
+        if column in JSON_COLUMNS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise InputError(column, "is not valid JSON") from None
+        if column == "pathology.metastasis" and isinstance(value, str):
+            value = (
+                [] if value.strip().lower() == "none" else [s.strip() for s in value.split(",") if s.strip()]
+            )
+        target = document
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    if labs:
+        document.setdefault("labs", []).extend(labs.values())
+    return document
+
+
+def record_from_row(row: dict[str, Any]) -> ScreeningRecord:
+    try:
+        return ScreeningRecord.model_validate(nest(row))
+    except ValidationError as error:
+        raise validation_error(error) from None

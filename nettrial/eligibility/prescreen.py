@@ -1,0 +1,122 @@
+"""Prescreen many records: one result row per patient and an attrition table.
+
+A record that cannot be read gets decision ``ERROR`` with the field named; the others go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from nettrial.eligibility.evaluate import evaluate
+from nettrial.eligibility.io import record_from_json, record_from_row
+from nettrial.eligibility.record import ScreeningRecord
+from nettrial.eligibility.verdicts import EligibilityResult
+from nettrial.exceptions import InputError
+from nettrial.protocol.model import Protocol
+
+
+def read_records(path: Path) -> Iterator[tuple[int, Callable[[], ScreeningRecord]]]:
+    """(line number, loader) per record; the loader raises InputError for a bad record."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield number, lambda line=line: record_from_json(line)
+    elif suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for number, row in enumerate(frame.to_dict("records"), start=1):
+            yield number, lambda row=row: record_from_row(row)
+    elif suffix == ".parquet":
+        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+            yield number, lambda row=row: record_from_row(row)
+    else:
+        raise InputError(
+            "records", f"unsupported file type {suffix!r}", allowed=[".jsonl", ".csv", ".parquet"]
+        )
+
+
+def result_row(result: EligibilityResult) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "record": None,
+        "patient_id": result.patient_id,
+        "decision": result.decision.value,
+    }
+    row.update({v.criterion: v.truth.value for v in result.verdicts})
+    row["failed"] = ";".join(result.failed)
+    row["missing"] = "; ".join(result.missing)
+    row["earliest_first_dose"] = result.earliest_first_dose.isoformat() if result.earliest_first_dose else ""
+    row["provisional"] = result.provisional
+    row["error"] = ""
+    return row
+
+
+def attrition_table(rows: list[dict[str, Any]], protocol: Protocol) -> pd.DataFrame:
+    """Per criterion: how many records it rules out, how many are unknown; then the decisions."""
+    lines = []
+    for criterion in protocol.eligibility.criteria:
+        counts = Counter(row.get(criterion.id) for row in rows)
+        excluding = "NOT_MET" if criterion.kind == "inclusion" else "MET"
+        lines.append(
+            {
+                "criterion": criterion.id,
+                "kind": criterion.kind,
+                "rules_out": counts[excluding],
+                "unknown": counts["UNKNOWN"],
+                "passes": counts["MET" if criterion.kind == "inclusion" else "NOT_MET"],
+            }
+        )
+    decisions = Counter(row["decision"] for row in rows)
+    for decision in ("ELIGIBLE", "INELIGIBLE", "INCOMPLETE", "ERROR"):
+        lines.append(
+            {
+                "criterion": decision,
+                "kind": "decision",
+                "rules_out": decisions[decision],
+                "unknown": "",
+                "passes": "",
+            }
+        )
+    return pd.DataFrame(lines)
+
+
+def prescreen_file(
+    source: Path,
+    target: Path,
+    protocol: Protocol,
+    first_dose: dt.date | dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Evaluate every record of ``source``; write the result rows to ``target``; return attrition."""
+    rows = []
+    for number, load in read_records(source):
+        try:
+            row = result_row(evaluate(load(), protocol, first_dose))
+        except InputError as error:
+            row = {"patient_id": "", "decision": "ERROR", "error": str(error)}
+        row["record"] = number
+        rows.append(row)
+        if progress and number % 1000 == 0:
+            progress(1000)
+    columns = [
+        "record",
+        "patient_id",
+        "decision",
+        *(c.id for c in protocol.eligibility.criteria),
+        "failed",
+        "missing",
+        "earliest_first_dose",
+        "provisional",
+        "error",
+    ]
+    pd.DataFrame(rows, columns=columns).to_csv(target, index=False)
+    attrition = attrition_table(rows, protocol)
+    attrition.to_csv(target.with_name(target.stem + "_attrition.csv"), index=False)
+    return attrition
