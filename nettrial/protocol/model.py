@@ -343,7 +343,8 @@ class DoseLevels(_Model):
 
 
 class Protocol(_Model):
-    """A whole protocol file. Free-form sections (schedule, endpoints) are validated by their users."""
+    """A whole protocol file. Free-form sections (dose modification, schedule, endpoints) are
+    validated by the engines that run them."""
 
     format_version: Literal["1.0"]
     protocol_version: str
@@ -351,6 +352,7 @@ class Protocol(_Model):
     settings: dict[str, Setting]
     treatment: Treatment
     dose_levels: DoseLevels
+    dose_modification: dict[str, Any]
     schedule: dict[str, Any]
     endpoints: dict[str, Any]
     eligibility: Eligibility

@@ -129,3 +129,31 @@ def test_schema_and_protocol_show() -> None:
     shown = run("protocol", "show").output
     assert shown.startswith("# NCT07279532")
     assert "### E9 (exclusion)" in shown and "lab_max_age_days" in shown
+
+
+def test_prescreen_parquet(tmp_path: Path) -> None:
+    flat = {
+        "identity.patient_id": "Q-1",
+        "identity.date_of_birth": "1965-05-10",
+        "identity.sex": "male",
+        "screening_date": "2026-02-20",
+        "surgery.date": "2026-01-20",
+        "pathology.site": "pancreas",
+        "pathology.size_mm": "12",
+        "pathology.extent": "limited",
+        "pathology.nodes_positive": "0",
+        "pathology.nodes_examined": "9",
+        "pathology.metastasis": "none",
+        "pathology.ki67_percent": "2",
+        "pathology.differentiation": "well",
+    }
+    source = tmp_path / "records.parquet"
+    pd.DataFrame([flat, {**flat, "identity.patient_id": "Q-2", "pathology.ki67_percent": "140"}]).to_parquet(
+        source
+    )
+    out = tmp_path / "results.csv"
+    assert run("prescreen", str(source), "--out", str(out)).exit_code == 0
+    rows = pd.read_csv(out, keep_default_na=False)
+    # stage I G1 pancreatic NET: I3 not met; with I4 (attestation) unanswered the OR group stays open
+    assert (rows.loc[0, "I3"], rows.loc[0, "decision"]) == ("NOT_MET", "INCOMPLETE")
+    assert rows.loc[1, "decision"] == "ERROR" and "pathology.ki67_percent" in rows.loc[1, "error"]
