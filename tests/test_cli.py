@@ -123,3 +123,10 @@ def test_nec_is_not_staged() -> None:
     data = json.loads(result.output)
     assert data["status"] == "not_staged" and data["stage_group"] == "unknown"
     assert "NEC" in data["reason"]
+
+
+def test_demo_runs_the_worked_cases() -> None:
+    result = run("demo")
+    assert result.exit_code == 0
+    assert "pancreas: T2 N1 M0 -> stage III" in result.output
+    assert "appendix: T1 NX M0 -> stage I" in result.output

@@ -62,14 +62,15 @@ def high_risk_information(ctx: Context) -> dict[str, Any]:
     score = tables["recurrence_risk_score"]
     site = ctx.record.pathology.site
     if site and resolve_site(site) in score["sites"]:
-        low = high = 0
-        unknown = []
+        low, open_points, unknown = 0, {}, []
         for item in score["points"]:
             truth = all_of(item["conditions"], facts)
             low += item["points"] if truth else 0
-            high += item["points"] if truth is not False else 0
             if truth is None:
+                group = item.get("group", item["id"])
+                open_points[group] = max(open_points.get(group, 0), item["points"])
                 unknown.append(item["id"])
+        high = low + sum(open_points.values())
         bands = {_band(score["bands"], low), _band(score["bands"], high)}
         info["recurrence_risk_score"] = {
             "name": score["name"],

@@ -73,16 +73,15 @@ def _cached_grade(ki67, mitoses, differentiation) -> GradeResult:
     return grade(ki67, mitoses, differentiation)
 
 
+def _explicit(field: str, value: str, source: str | None) -> Evidence:
+    """An explicitly entered stage or grade is accepted with its source (protocol.md 5 I3)."""
+    return Evidence(field, value, reason=f"entered explicitly ({source or 'source not given'})")
+
+
 def _grade_candidates(ctx: Context, evidence: list[Evidence]) -> set[str]:
     p = ctx.record.pathology
     if p.grade is not None:
-        evidence.append(
-            Evidence(
-                "pathology.grade",
-                p.grade,
-                reason=f"entered explicitly ({p.grade_source or 'source not given'})",
-            )
-        )
+        evidence.append(_explicit("pathology.grade", p.grade, p.grade_source))
         known = {p.grade}
     else:
         result = grade_of(ctx)
@@ -105,13 +104,7 @@ def _grade_candidates(ctx: Context, evidence: list[Evidence]) -> set[str]:
 def _stage_candidates(ctx: Context, edition: str, evidence: list[Evidence]) -> set[str] | None:
     p = ctx.record.pathology
     if p.stage_group is not None:
-        evidence.append(
-            Evidence(
-                "pathology.stage_group",
-                p.stage_group,
-                reason=f"entered explicitly ({p.stage_source or 'source not given'})",
-            )
-        )
+        evidence.append(_explicit("pathology.stage_group", p.stage_group, p.stage_source))
         return {p.stage_group}
     result = staging_of(ctx, edition)
     if result is None:

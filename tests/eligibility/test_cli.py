@@ -95,25 +95,25 @@ def test_prescreen_jsonl_and_csv_give_rows_and_attrition(tmp_path: Path) -> None
     assert int(i5["rules_out"]) == 1 and int(i5["passes"]) == 1
 
 
+FLAT = {
+    "identity.patient_id": "F-1",
+    "identity.date_of_birth": "1965-05-10",
+    "identity.sex": "male",
+    "screening_date": "2026-02-20",
+    "surgery.date": "2026-01-20",
+    "pathology.site": "pancreas",
+    "pathology.size_mm": "32",
+    "pathology.extent": "limited",
+    "pathology.nodes_positive": "3",
+    "pathology.nodes_examined": "15",
+    "pathology.metastasis": "none",
+    "pathology.ki67_percent": "8",
+    "pathology.differentiation": "well",
+}
+
+
 def test_prescreen_flat_csv(tmp_path: Path) -> None:
-    flat = {
-        "identity.patient_id": "F-1",
-        "identity.date_of_birth": "1965-05-10",
-        "identity.sex": "male",
-        "screening_date": "2026-02-20",
-        "surgery.date": "2026-01-20",
-        "pathology.site": "pancreas",
-        "pathology.size_mm": "32",
-        "pathology.extent": "limited",
-        "pathology.nodes_positive": "3",
-        "pathology.nodes_examined": "15",
-        "pathology.metastasis": "none",
-        "pathology.ki67_percent": "8",
-        "pathology.differentiation": "well",
-        "labs.anc.value": "1.4",
-        "labs.anc.unit": "10^9/L",
-        "labs.anc.date": "2026-02-19",
-    }
+    flat = {**FLAT, "labs.anc.value": "1.4", "labs.anc.unit": "10^9/L", "labs.anc.date": "2026-02-19"}
     source = tmp_path / "records.csv"
     pd.DataFrame([flat]).to_csv(source, index=False)
     out = tmp_path / "results.csv"
@@ -133,19 +133,12 @@ def test_schema_and_protocol_show() -> None:
 
 def test_prescreen_parquet(tmp_path: Path) -> None:
     flat = {
+        **FLAT,
         "identity.patient_id": "Q-1",
-        "identity.date_of_birth": "1965-05-10",
-        "identity.sex": "male",
-        "screening_date": "2026-02-20",
-        "surgery.date": "2026-01-20",
-        "pathology.site": "pancreas",
         "pathology.size_mm": "12",
-        "pathology.extent": "limited",
         "pathology.nodes_positive": "0",
         "pathology.nodes_examined": "9",
-        "pathology.metastasis": "none",
         "pathology.ki67_percent": "2",
-        "pathology.differentiation": "well",
     }
     source = tmp_path / "records.parquet"
     pd.DataFrame([flat, {**flat, "identity.patient_id": "Q-2", "pathology.ki67_percent": "140"}]).to_parquet(
