@@ -60,7 +60,7 @@ def parse_first_dose(text: str | None) -> dt.date | dt.datetime | None:
         ) from None
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
     return (
         value is None
         or (isinstance(value, float) and value != value)
@@ -68,30 +68,33 @@ def _blank(value: Any) -> bool:
     )
 
 
+def cell_value(column: str, value: Any) -> Any:
+    """A flat cell as the record expects it: JSON sections parsed, metastasis sites split."""
+    if column in JSON_COLUMNS and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise InputError(column, "is not valid JSON") from None
+    if column == "pathology.metastasis" and isinstance(value, str):
+        return [] if value.strip().lower() == "none" else [s.strip() for s in value.split(",") if s.strip()]
+    return value
+
+
 def nest(row: dict[str, Any]) -> dict[str, Any]:
     """A flat row (dotted column names) as the nested record document."""
     document: dict[str, Any] = {}
     labs: dict[str, dict[str, Any]] = {}
     for column, value in row.items():
-        if _blank(value):
+        if is_blank(value):
             continue
         parts = column.split(".")
         if parts[0] == "labs" and len(parts) == 3:
             labs.setdefault(parts[1], {"test": parts[1]})[parts[2]] = value
             continue
-        if column in JSON_COLUMNS and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise InputError(column, "is not valid JSON") from None
-        if column == "pathology.metastasis" and isinstance(value, str):
-            value = (
-                [] if value.strip().lower() == "none" else [s.strip() for s in value.split(",") if s.strip()]
-            )
         target = document
         for part in parts[:-1]:
             target = target.setdefault(part, {})
-        target[parts[-1]] = value
+        target[parts[-1]] = cell_value(column, value)
     if labs:
         document.setdefault("labs", []).extend(labs.values())
     return document
@@ -102,3 +105,31 @@ def record_from_row(row: dict[str, Any]) -> ScreeningRecord:
         return ScreeningRecord.model_validate(nest(row))
     except ValidationError as error:
         raise validation_error(error) from None
+
+
+def flatten(document: dict[str, Any]) -> dict[str, str]:
+    """A record document as one flat row (the inverse of :func:`nest`): dotted columns, text cells."""
+    row: dict[str, str] = {}
+
+    def put(prefix: str, value: Any) -> None:
+        if value is None:
+            return
+        if prefix == "labs":
+            for lab in value:
+                for name, item in lab.items():
+                    if name != "test" and item is not None:
+                        row[f"labs.{lab['test']}.{name}"] = str(item)
+        elif prefix in JSON_COLUMNS:
+            row[prefix] = json.dumps(value, default=str)
+        elif prefix == "pathology.metastasis":
+            row[prefix] = ",".join(value) if value else "none"
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                put(f"{prefix}.{name}" if prefix else name, item)
+        elif isinstance(value, bool):
+            row[prefix] = "true" if value else "false"
+        else:
+            row[prefix] = str(value)
+
+    put("", document)
+    return row

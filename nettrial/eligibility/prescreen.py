@@ -11,10 +11,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from nettrial.eligibility.columnar import Evaluator
 from nettrial.eligibility.evaluate import evaluate
+from nettrial.eligibility.flat import read_flat, supported
 from nettrial.eligibility.io import record_from_json, record_from_row
 from nettrial.eligibility.record import ScreeningRecord
 from nettrial.eligibility.verdicts import EligibilityResult
@@ -22,20 +27,28 @@ from nettrial.exceptions import InputError
 from nettrial.protocol.model import Protocol
 
 
+def read_flat_table(path: Path) -> pd.DataFrame:
+    """A csv or parquet file as text cells; blank and null cells are empty strings."""
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = pq.read_table(path)
+    columns = {
+        name: pc.fill_null(pc.cast(table[name], pa.string()), "").to_numpy(zero_copy_only=False)
+        for name in table.column_names
+    }
+    return pd.DataFrame(columns).astype(object)
+
+
 def read_records(path: Path) -> Iterator[tuple[int, Callable[[], ScreeningRecord]]]:
-    """(line number, loader) per record; the loader raises InputError for a bad record."""
+    """(record number, loader) per record; the loader raises InputError for a bad record."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     yield number, lambda line=line: record_from_json(line)
-    elif suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        for number, row in enumerate(frame.to_dict("records"), start=1):
-            yield number, lambda row=row: record_from_row(row)
-    elif suffix == ".parquet":
-        for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+    elif suffix in (".csv", ".parquet"):
+        for number, row in enumerate(read_flat_table(path).to_dict("records"), start=1):
             yield number, lambda row=row: record_from_row(row)
     else:
         raise InputError(
@@ -87,6 +100,61 @@ def attrition_table(rows: list[dict[str, Any]], protocol: Protocol) -> pd.DataFr
     return pd.DataFrame(lines)
 
 
+def _row_path(load: Callable[[], ScreeningRecord], protocol: Protocol, first_dose: Any) -> dict[str, Any]:
+    try:
+        return result_row(evaluate(load(), protocol, first_dose))
+    except InputError as error:
+        return {"patient_id": "", "decision": "ERROR", "error": str(error)}
+
+
+def prescreen_rows(
+    source: Path,
+    protocol: Protocol,
+    first_dose: dt.date | dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One result row per record. Flat files go column by column (``columnar.py``), with the row
+    path for the rows it leaves; json lines go record by record."""
+    if source.suffix.lower() in (".csv", ".parquet"):
+        frame = read_flat_table(source)
+        if supported(list(frame.columns)):
+            return _prescreen_columnar(frame, protocol, first_dose, progress)
+    rows = []
+    for number, load in read_records(source):
+        row = _row_path(load, protocol, first_dose)
+        row["record"] = number
+        rows.append(row)
+        if progress and number % 1000 == 0:
+            progress(1000)
+    return rows
+
+
+def _prescreen_columnar(
+    frame: pd.DataFrame, protocol: Protocol, first_dose: Any, progress: Callable[[int], None] | None
+) -> list[dict[str, Any]]:
+    numbers = np.arange(1, len(frame) + 1)
+    table = read_flat(frame)
+    valid = table.valid
+    evaluator = Evaluator(table.rows(valid), protocol, first_dose)
+    done = evaluator.results(numbers[valid])
+    by_number = {
+        row["record"]: row for row, failed in zip(done, evaluator.failed_rows, strict=True) if not failed
+    }
+    if progress:
+        progress(len(by_number))
+    rows = []
+    records = frame.to_dict("records") if len(by_number) < len(frame) else []
+    for number in numbers:
+        row = by_number.get(int(number))
+        if row is None:
+            row = _row_path(lambda r=records[number - 1]: record_from_row(r), protocol, first_dose)
+            row["record"] = int(number)
+            if progress:
+                progress(1)
+        rows.append(row)
+    return rows
+
+
 def prescreen_file(
     source: Path,
     target: Path,
@@ -95,16 +163,7 @@ def prescreen_file(
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every record of ``source``; write the result rows to ``target``; return attrition."""
-    rows = []
-    for number, load in read_records(source):
-        try:
-            row = result_row(evaluate(load(), protocol, first_dose))
-        except InputError as error:
-            row = {"patient_id": "", "decision": "ERROR", "error": str(error)}
-        row["record"] = number
-        rows.append(row)
-        if progress and number % 1000 == 0:
-            progress(1000)
+    rows = prescreen_rows(source, protocol, first_dose, progress)
     columns = [
         "record",
         "patient_id",

@@ -104,3 +104,10 @@ def grade(ki67: Any = None, mitoses: Any = None, differentiation: Any = None) ->
         notes.append("G3 of unknown differentiation: NET G3 or NEC is decided by morphology, not Ki-67")
         return GradeResult(result, "unknown", ki, mit, diff, basis, tuple(notes))
     return GradeResult(result, f"NET {result}", ki, mit, diff, basis, tuple(notes))
+
+
+def thresholds(index: str) -> set[float]:
+    """Every value the bands of ``index`` (ki67, mitoses) compare with: where the grade can change."""
+    return {
+        c.threshold for _, condition in _table()["indices"][index]["compiled"] for c in condition.comparisons
+    }

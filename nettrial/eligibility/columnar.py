@@ -1,0 +1,536 @@
+"""Prescreening at registry scale: the same rule trees, evaluated a column at a time.
+
+Gives, for every row of a flat table, exactly what :func:`nettrial.eligibility.evaluate.evaluate`
+gives for that row's record (verdicts, decision, what is missing, earliest first dose), without
+building a record per row:
+
+- lab values, creatinine clearance and age are compared in arrays, with the conversions the row
+  path uses (``flat.py`` computes them once per distinct value);
+- every other check reads few columns with few distinct values: it is run by the row path's own
+  function once per distinct combination of the columns it reads, and the answer is shared. Numeric
+  pathology values are grouped by the thresholds of the staging and grade tables, since only their
+  side of each threshold can change a verdict;
+- the Kleene combination of the tree is done on arrays (NOT_MET 0 < UNKNOWN 1 < MET 2).
+
+Rows that ``flat.py`` could not check, or whose check raises, are left to the row path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from nettrial.eligibility import checks
+from nettrial.eligibility.context import Context, whole_years
+from nettrial.eligibility.flat import FlatTable, _model_of
+from nettrial.eligibility.record import ScreeningRecord
+from nettrial.eligibility.units import to_canonical
+from nettrial.exceptions import InputError
+from nettrial.protocol import model
+from nettrial.protocol.model import Protocol
+from nettrial.staging.batch import _thresholds as staging_thresholds
+from nettrial.staging.grade import thresholds as grade_thresholds
+
+NOT_MET, UNKNOWN, MET = 0, 1, 2
+TRUTH_NAMES = np.array(["NOT_MET", "UNKNOWN", "MET"], dtype=object)
+INDEX_COLUMNS = ("screening_date", "planned_first_dose")
+NO_DATE = np.datetime64("NaT", "D")
+# Numeric pathology inputs and the thresholds where a verdict can change.
+PATHOLOGY_BINS: dict[str, Callable[[], set[float]]] = {
+    "pathology.size_mm": lambda: set(staging_thresholds("size_mm")),
+    "pathology.nodes_positive": lambda: set(staging_thresholds("nodes_positive")),
+    "pathology.nodes_examined": lambda: set(staging_thresholds("nodes_examined")),
+    "pathology.mesenteric_mass_mm": lambda: set(staging_thresholds("mesenteric_mass_mm")),
+    "pathology.ki67_percent": lambda: grade_thresholds("ki67"),
+    "pathology.mitoses_per_2mm2": lambda: grade_thresholds("mitoses"),
+}
+
+
+@dataclass
+class Part:
+    """A node's outcome for every row: truth, provisional flag, binding date, missing fields."""
+
+    truth: np.ndarray  # int8
+    provisional: np.ndarray  # bool
+    earliest: np.ndarray  # datetime64[D], NaT when none
+    missing: np.ndarray  # object: tuple of missing fields, only meaningful where truth is UNKNOWN
+
+
+def _fill(target: np.ndarray, mask: np.ndarray, value: tuple) -> None:
+    """Put one tuple in every masked cell (numpy would spread a tuple over several cells)."""
+    for row in np.flatnonzero(mask):
+        target[row] = value
+
+
+def _no_missing(n: int) -> np.ndarray:
+    missing = np.empty(n, dtype=object)
+    missing.fill(())
+    return missing
+
+
+def _part(n: int, truth: int = UNKNOWN) -> Part:
+    return Part(
+        np.full(n, truth, dtype=np.int8), np.zeros(n, dtype=bool), np.full(n, NO_DATE), _no_missing(n)
+    )
+
+
+@dataclass
+class Index:
+    """The index date of every row and whether it is provisional (no first dose planned)."""
+
+    date: np.ndarray  # object array of dt.date
+    provisional: np.ndarray  # bool
+
+
+def _index(table: FlatTable, first_dose: dt.date | dt.datetime | None) -> Index:
+    n = len(table.raw)
+    if first_dose is not None:
+        day = first_dose.date() if isinstance(first_dose, dt.datetime) else first_dose
+        return Index(np.full(n, day, dtype=object), np.zeros(n, dtype=bool))
+    planned = table.column("planned_first_dose")
+    screening = table.column("screening_date")
+    provisional = np.array([p is None for p in planned])
+    dates = [
+        (p.date() if isinstance(p, dt.datetime) else p) if p is not None else s
+        for p, s in zip(planned, screening, strict=True)
+    ]
+    return Index(np.array(dates, dtype=object), provisional)
+
+
+# --- combining -----------------------------------------------------------------------------------
+
+
+def _merge_missing(truth: np.ndarray, parts: list[Part]) -> np.ndarray:
+    """Missing fields of the UNKNOWN children, in order, for the rows where the node is UNKNOWN."""
+    missing = _no_missing(len(truth))
+    for row in np.flatnonzero(truth == UNKNOWN):
+        seen = [m for p in parts if p.truth[row] == UNKNOWN for m in p.missing[row]]
+        missing[row] = tuple(dict.fromkeys(seen))
+    return missing
+
+
+def _combine(truth: np.ndarray, parts: list[Part]) -> Part:
+    return Part(
+        truth.astype(np.int8),
+        np.logical_or.reduce([p.provisional for p in parts]),
+        _max_dates([p.earliest for p in parts]),
+        _merge_missing(truth, parts),
+    )
+
+
+def _max_dates(dates: list[np.ndarray]) -> np.ndarray:
+    # np.maximum propagates NaT; the row path ignores absent dates.
+    stacked = np.stack(dates).astype("datetime64[D]")
+    valid = ~np.isnat(stacked)
+    filled = np.where(valid, stacked, np.datetime64("0001-01-01", "D"))
+    result = filled.max(axis=0)
+    return np.where(valid.any(axis=0), result, NO_DATE)
+
+
+def _nested(values: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = {"identity": {"patient_id": "x"}}
+    for column, value in values.items():
+        if value is None:
+            continue
+        parts = column.split(".")
+        target = document
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return document
+
+
+@cache
+def _defaults(record_model: type[BaseModel]) -> dict[str, Any]:
+    # Shared, frozen default values: giving every field spares model_construct a deep copy each time.
+    return {
+        name: info.get_default(call_default_factory=True)
+        for name, info in record_model.model_fields.items()
+        if not info.is_required()
+    }
+
+
+@cache
+def _submodels(record_model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    fields = record_model.model_fields.items()
+    return {name: inner for name, info in fields if (inner := _model_of(info.annotation)) is not None}
+
+
+def _construct(record_model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    """A record from values the checks already validated (``flat.py``): no second validation."""
+    values = dict(_defaults(record_model))
+    inner = _submodels(record_model)
+    for name, value in data.items():
+        values[name] = _construct(inner[name], value) if name in inner and isinstance(value, dict) else value
+    return record_model.model_construct(**values)
+
+
+class Evaluator:
+    """Evaluates a protocol's criteria over a checked flat table (``rows`` are the rows to do)."""
+
+    def __init__(self, table: FlatTable, protocol: Protocol, first_dose: dt.date | dt.datetime | None):
+        self.table = table
+        self.protocol = protocol
+        self.first_dose = first_dose
+        self.index = _index(table, first_dose)
+        self.n = len(table.raw)
+        # Rows whose check raised, and rows the grouping cannot speak for (positive nodes above the
+        # number examined: the message quotes both numbers): left to the row path.
+        positive = self.table.column("pathology.nodes_positive")
+        examined = self.table.column("pathology.nodes_examined")
+        self.failed_rows = np.array(
+            [p is not None and e is not None and p > e for p, e in zip(positive, examined, strict=True)],
+            dtype=bool,
+        )
+
+    # -- tree ------------------------------------------------------------------------------------
+
+    def node(self, node: model.Node, criterion: str) -> Part:
+        if isinstance(node, model.AllOf | model.AnyOf | model.AtLeast):
+            children = (
+                node.all
+                if isinstance(node, model.AllOf)
+                else node.any
+                if isinstance(node, model.AnyOf)
+                else node.of
+            )
+            parts = [self.node(child, criterion) for child in children]
+            truths = np.stack([p.truth for p in parts])
+            if isinstance(node, model.AllOf):
+                truth = truths.min(axis=0)
+            elif isinstance(node, model.AnyOf):
+                truth = truths.max(axis=0)
+            else:
+                met = (truths == MET).sum(axis=0)
+                possible = met + (truths == UNKNOWN).sum(axis=0)
+                truth = np.where(
+                    met >= node.at_least, MET, np.where(possible < node.at_least, NOT_MET, UNKNOWN)
+                )
+            return _combine(truth, parts)
+        if isinstance(node, model.IfThen):
+            condition = self.node(node.if_, criterion)
+            then = self.node(node.then, criterion)
+            truth = np.maximum(MET - condition.truth, then.truth)
+            part = _combine(truth, [condition, then])
+            # Where the condition does not hold the criterion does not apply: MET, nothing else.
+            off = condition.truth == NOT_MET
+            part.truth[off] = MET
+            part.provisional[off] = False
+            part.earliest[off] = NO_DATE
+            return part
+        native = {
+            model.Equals: self.equals,
+            model.Present: self.present,
+            model.DateNotAfter: self.date_not_after,
+            model.Lab: self.lab,
+            model.CreatinineClearance: self.creatinine_clearance,
+            model.Age: self.age,
+            model.BloodPressure: self.blood_pressure,
+        }
+        if type(node) in native:
+            return native[type(node)](node)
+        return self.shared(node, criterion)
+
+    # -- checks run once per distinct input ---------------------------------------------------------
+
+    def _columns_of(self, node: model.Node) -> list[str]:
+        prefixes: list[str]
+        if isinstance(node, model.Equals | model.Present):
+            prefixes = [node.field]
+        elif isinstance(node, model.DateNotAfter):
+            prefixes = [node.field, node.reference]
+        elif isinstance(node, model.Attestation):
+            prefixes = ["attestations"]
+        elif isinstance(node, model.Tumour):
+            prefixes = ["pathology."]
+        elif isinstance(node, model.NoneWithin):
+            prefixes = [f"{node.list}."]
+        elif isinstance(node, model.PregnancyTest):
+            prefixes = ["reproductive.pregnancy_test."]
+        elif isinstance(node, model.History):
+            prefixes = ["history."] + (["surgery.date"] if node.include_index_surgery else [])
+        elif isinstance(node, model.BloodPressure):
+            prefixes = ["blood_pressure"]
+        else:
+            raise TypeError(f"no columnar reading of {type(node).__name__}")
+        columns = [
+            c
+            for c in self.table.raw.columns
+            if c in prefixes or any(p.endswith(".") and c.startswith(p) for p in prefixes)
+        ]
+        return columns
+
+    def _index_key(self, node: model.Node, columns: list[str]) -> np.ndarray | None:
+        """What of the index a check reads: nothing, its date and provisional flag, or (for an hour
+        window) the exact first-dose instant, and that only where a test is recorded."""
+        if isinstance(node, model.NoneWithin) or (
+            isinstance(node, model.History) and (node.within is not None or node.include_index_surgery)
+        ):
+            dates = np.array([d.toordinal() for d in self.index.date]) * 2 + self.index.provisional
+            return pd.factorize(dates)[0]
+        if isinstance(node, model.PregnancyTest):
+            given = np.zeros(self.n, dtype=bool)
+            for column in columns:
+                given |= self.table.raw[column].to_numpy(dtype=object) != ""
+            planned = self.table.column("planned_first_dose")
+            screening = self.table.column("screening_date")
+            instants = [f"{s}|{p}" if g else "" for s, p, g in zip(screening, planned, given, strict=True)]
+            return pd.factorize(np.array(instants, dtype=object))[0]
+        return None
+
+    def _codes(self, node: model.Node, column: str, criterion: str) -> np.ndarray:
+        """Group codes of one column: what of it the check can see."""
+        if column in PATHOLOGY_BINS:
+            return self._binned(column)
+        typed = self.table.column(column)
+        if column == "history.events" and isinstance(node, model.History):
+            # only the events of the check's kinds matter
+            seen = [tuple(e.model_dump_json() for e in v or () if e.kind in node.kinds) for v in typed]
+            return pd.factorize(pd.Series(seen, dtype=object))[0]
+        if column == "attestations" and isinstance(node, model.Attestation):
+            answers = [None if not v or criterion not in v else v[criterion].answer for v in typed]
+            return pd.factorize(pd.Series(answers, dtype=object))[0]
+        return pd.factorize(self.table.raw[column].to_numpy(dtype=object))[0]
+
+    def _keys(
+        self, node: model.Node, columns: list[str], extra: np.ndarray | None, criterion: str
+    ) -> np.ndarray:
+        combined = np.zeros(self.n, dtype=np.int64)
+        codes_list = [self._codes(node, c, criterion) for c in columns]
+        if extra is not None:
+            codes_list.append(extra)
+        for codes in codes_list:
+            combined = pd.factorize(combined * (codes.max(initial=0) + 2) + codes + 1)[0].astype(np.int64)
+        return combined
+
+    def _binned(self, column: str) -> np.ndarray:
+        typed = self.table.column(column)
+        cuts = np.array(sorted(PATHOLOGY_BINS[column]()), dtype=float)
+        number = np.array([np.nan if v is None else float(v) for v in typed])
+        bins = np.searchsorted(cuts, number, "left") + np.searchsorted(cuts, number, "right")
+        return np.where(np.isnan(number), -1, bins)
+
+    def shared(self, node: model.Node, criterion: str) -> Part:
+        columns = self._columns_of(node)
+        index_key = self._index_key(node, columns)
+        groups = self._keys(node, columns, index_key, criterion)
+        # The representative carries the index columns so that its context has the group's index.
+        carried = [c for c in INDEX_COLUMNS if c in self.table.raw.columns and c not in columns]
+        _, firsts = np.unique(groups, return_index=True)  # groups are numbered 0.. in first-seen order
+        count = len(firsts)
+        truth = np.full(count, UNKNOWN, dtype=np.int8)
+        provisional = np.zeros(count, dtype=bool)
+        earliest = np.full(count, NO_DATE)
+        missing = _no_missing(count)
+        failed = np.zeros(count, dtype=bool)
+        typed = {c: self.table.column(c) for c in (*columns, *carried)}
+        for group, row in enumerate(firsts):
+            try:
+                record = _construct(ScreeningRecord, _nested({c: typed[c][row] for c in typed}))
+                ctx = Context.for_record(record, self.first_dose)
+                if isinstance(node, model.Attestation):
+                    outcome = checks.attestation(node, ctx, criterion)
+                else:
+                    outcome = checks.CHECKS[type(node)](node, ctx)
+            except (InputError, ValueError):
+                failed[group] = True
+                continue
+            truth[group] = {"NOT_MET": NOT_MET, "UNKNOWN": UNKNOWN, "MET": MET}[outcome.truth.value]
+            provisional[group] = outcome.provisional
+            if outcome.earliest_first_dose is not None:
+                earliest[group] = np.datetime64(outcome.earliest_first_dose, "D")
+            missing[group] = outcome.missing
+        self.failed_rows |= failed[groups]
+        return Part(truth[groups], provisional[groups], earliest[groups], missing[groups])
+
+    # -- checks compared in arrays ------------------------------------------------------------------
+
+    def _latest_lab(self, test: str, max_age_days: int, part: Part) -> np.ndarray:
+        """Rows with a usable result; marks the others as the row path's ``_latest_lab`` does."""
+        value = self.table.column(f"labs.{test}.value")
+        day = self.table.column(f"labs.{test}.date")
+        field = f"labs.{test}"
+        absent = np.array([v is None for v in value])
+        _fill(part.missing, absent, (field,))
+        oldest = [i - dt.timedelta(days=max_age_days) for i in self.index.date]
+        usable = np.array(
+            [d is not None and o <= d <= i for d, o, i in zip(day, oldest, self.index.date, strict=True)]
+        )
+        stale = ~absent & ~usable
+        _fill(part.missing, stale, (f"{field} (stale)",))
+        part.provisional[stale] = self.index.provisional[stale]
+        return usable
+
+    def lab(self, check: model.Lab) -> Part:
+        part = _part(self.n)
+        usable = self._latest_lab(check.test, check.max_age_days, part)
+        value = self.table.canonical.get(check.test, np.full(self.n, None, dtype=object))
+        compare = checks.OPS[check.op]
+        if check.value is not None:
+            limit = to_canonical(check.test, check.value, check.unit, f"protocol labs.{check.test}").value
+            met = np.array([u and compare(v, limit) for u, v in zip(usable, value, strict=True)])
+            part.truth[usable] = np.where(met[usable], MET, NOT_MET)
+            part.provisional[usable] = self.index.provisional[usable]
+            return part
+        uln = self.table.uln_canonical.get(check.test, np.full(self.n, None, dtype=object))
+        no_uln = usable & np.array([u is None for u in uln])
+        _fill(part.missing, no_uln, (f"labs.{check.test}.uln",))
+        rows = np.flatnonzero(usable & ~no_uln)
+        condition = self.table.column(check.when_true.field) if check.when_true else None
+        for row in rows:
+            ratio = round(value[row] / uln[row], 9)
+            multiples = {False: check.times_uln}
+            if check.when_true:
+                multiples[True] = check.when_true.times_uln
+                if condition[row] is not None:
+                    multiples = {bool(condition[row]): multiples[bool(condition[row])]}
+            truths = {compare(ratio, m) for m in multiples.values()}
+            if len(truths) == 1:
+                part.truth[row] = MET if truths.pop() else NOT_MET
+            else:
+                part.missing[row] = (check.when_true.field,)
+            part.provisional[row] = self.index.provisional[row]
+        return part
+
+    def creatinine_clearance(self, check: model.CreatinineClearance) -> Part:
+        part = _part(self.n)
+        usable = self._latest_lab("creatinine", check.max_age_days, part)
+        scr = self.table.canonical.get("creatinine", np.full(self.n, None, dtype=object))
+        birth = self.table.column("identity.date_of_birth")
+        sex = self.table.column("identity.sex")
+        kg = self.table.column("identity.weight.kg")
+        compare = checks.OPS[check.op]
+        for row in np.flatnonzero(usable):
+            needs = {
+                "identity.date_of_birth": birth[row],
+                "identity.sex": sex[row],
+                "identity.weight": kg[row],
+            }
+            absent = tuple(name for name, value in needs.items() if value is None)
+            if absent:
+                part.missing[row] = absent
+                continue
+            years = whole_years(birth[row], self.index.date[row])
+            clearance = (140 - years) * kg[row] / (72 * scr[row]) * (0.85 if sex[row] == "female" else 1.0)
+            part.truth[row] = MET if compare(round(clearance, 6), check.value) else NOT_MET
+            part.provisional[row] = self.index.provisional[row]
+        return part
+
+    def age(self, check: model.Age) -> Part:
+        part = _part(self.n)
+        birth, at = self.table.column(check.birth), self.table.column(check.at)
+        for row in range(self.n):
+            if birth[row] is None or at[row] is None:
+                part.missing[row] = (check.birth if birth[row] is None else check.at,)
+                continue
+            years = whole_years(birth[row], at[row])
+            part.truth[row] = MET if check.min_years <= years <= check.max_years else NOT_MET
+        return part
+
+    def _date_of(self, path: str) -> np.ndarray:
+        if path in ("index_date", "planned_first_dose"):
+            return self.index.date
+        return np.array(
+            [v.date() if isinstance(v, dt.datetime) else v for v in self.table.column(path)], dtype=object
+        )
+
+    def _known(self, part: Part, values: np.ndarray, field: str) -> np.ndarray:
+        absent = np.array([v is None for v in values], dtype=bool)
+        _fill(part.missing, absent, (field,))
+        return ~absent
+
+    def equals(self, check: model.Equals) -> Part:
+        part = _part(self.n)
+        values = self.table.column(check.field)
+        known = self._known(part, values, check.field)
+        part.truth[known] = np.where([v == check.value for v in values[known]], MET, NOT_MET)
+        return part
+
+    def present(self, check: model.Present) -> Part:
+        part = _part(self.n)
+        part.truth[self._known(part, self.table.column(check.field), check.field)] = MET
+        return part
+
+    def date_not_after(self, check: model.DateNotAfter) -> Part:
+        part = _part(self.n)
+        day, reference = self._date_of(check.field), self._date_of(check.reference)
+        for row in range(self.n):
+            if day[row] is None or reference[row] is None:
+                part.missing[row] = (check.field if day[row] is None else check.reference,)
+            else:
+                part.truth[row] = MET if day[row] <= reference[row] else NOT_MET
+        return part
+
+    def blood_pressure(self, check: model.BloodPressure) -> Part:
+        """As ``checks.blood_pressure``: mean of the readings up to the index against the thresholds."""
+        part = _part(self.n)
+        recorded = self.table.column("blood_pressure")
+        for row in range(self.n):
+            readings = [r for r in recorded[row] or [] if r.date <= self.index.date[row]]
+            if not readings:
+                part.missing[row] = ("blood_pressure",)
+                continue
+            systolic = round(sum(r.systolic for r in readings) / len(readings), 1)
+            diastolic = round(sum(r.diastolic for r in readings) / len(readings), 1)
+            if systolic < check.systolic_at_least and diastolic < check.diastolic_at_least:
+                part.truth[row] = NOT_MET
+                continue
+            treated = [r.on_treatment for r in readings]
+            if any(treated) or check.untreated_counts:
+                part.truth[row] = MET
+            elif None in treated:
+                part.missing[row] = ("blood_pressure.on_treatment",)
+            else:
+                part.truth[row] = NOT_MET
+        return part
+
+    # -- the decision ---------------------------------------------------------------------------------
+
+    def results(self, numbers: np.ndarray) -> list[dict[str, Any]]:
+        """One prescreen row per table row (``numbers``: their record numbers in the file)."""
+        criteria = self.protocol.eligibility.criteria
+        parts = {c.id: self.node(c.rule, c.id) for c in criteria}
+        truths = {cid: p.truth for cid, p in parts.items()}
+        kinds = {c.id: c.kind for c in criteria}
+        exclusions = [c.id for c in criteria if c.kind == "exclusion"]
+        overall_parts, relevant = [], {}
+        for entry in self.protocol.eligibility.inclusion_logic:
+            members = [entry] if isinstance(entry, str) else entry.any
+            truth = np.stack([truths[m] for m in members]).max(axis=0)
+            overall_parts.append(truth)
+            for m in members:
+                relevant[m] = relevant.get(m, np.zeros(self.n, dtype=bool)) | (truth != MET)
+        for e in exclusions:
+            overall_parts.append(MET - truths[e])
+            relevant[e] = np.ones(self.n, dtype=bool)
+        overall = np.stack(overall_parts).min(axis=0)
+        decision = np.array(["INELIGIBLE", "INCOMPLETE", "ELIGIBLE"], dtype=object)[overall]
+        earliest = _max_dates([p.earliest for p in parts.values()])
+        patient = self.table.column("identity.patient_id")
+        rows = []
+        for row in range(self.n):
+            missing = []
+            for c in criteria:
+                if truths[c.id][row] == UNKNOWN and relevant[c.id][row]:
+                    missing.extend(f"{c.id}: {m}" for m in parts[c.id].missing[row])
+            failed = [
+                c.id
+                for c in criteria
+                if truths[c.id][row] == (NOT_MET if kinds[c.id] == "inclusion" else MET)
+            ]
+            result = {"record": int(numbers[row]), "patient_id": patient[row], "decision": decision[row]}
+            result.update({cid: TRUTH_NAMES[truths[cid][row]] for cid in truths})
+            result["failed"] = ";".join(failed)
+            result["missing"] = "; ".join(dict.fromkeys(missing))
+            result["earliest_first_dose"] = "" if np.isnat(earliest[row]) else str(earliest[row])
+            result["provisional"] = bool(self.index.provisional[row])
+            result["error"] = ""
+            rows.append(result)
+        return rows
