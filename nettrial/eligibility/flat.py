@@ -105,11 +105,11 @@ def supported(columns: list[str]) -> bool:
     return required <= set(columns) and "labs" not in columns and all(map(_column_supported, columns))
 
 
-def _typed(raw: pd.Series, path: str) -> tuple[np.ndarray, np.ndarray]:
+def _typed(raw: pd.Series, path: str, adapter: TypeAdapter | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Typed values and validity of one column, validating each distinct value once."""
+    adapter = adapter or _adapter(path)
     codes, uniques = pd.factorize(raw.to_numpy(dtype=object))
     values, ok = [], []
-    adapter = _adapter(path)
     for value in uniques:
         if is_blank(value):
             values.append(None)
@@ -121,8 +121,8 @@ def _typed(raw: pd.Series, path: str) -> tuple[np.ndarray, np.ndarray]:
         except (ValidationError, InputError, ValueError):
             values.append(None)
             ok.append(False)
-    typed = np.array([*values, None], dtype=object)[codes]
-    return typed, np.array([*ok, True])[codes]
+    # code -1 (none here, all cells are text) would pick the trailing blank
+    return np.array([*values, None], dtype=object)[codes], np.array([*ok, True])[codes]
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
@@ -186,7 +186,7 @@ def _check_lab(frame: pd.DataFrame, table: FlatTable, test: str) -> None:
     typed = {}
     for name in ("value", "lln", "uln", "date"):
         if prefix + name in frame:
-            values, ok = _typed_lab_field(frame[prefix + name], name)
+            values, ok = _typed(frame[prefix + name], prefix + name, _lab_adapters()[name])
             table.valid &= ok
             typed[name] = values
         else:
@@ -237,23 +237,6 @@ def _lab_adapters() -> dict[str, TypeAdapter]:
     return {
         name: TypeAdapter(Annotated[info.annotation, info]) for name, info in LabResult.model_fields.items()
     }
-
-
-def _typed_lab_field(raw: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(raw.to_numpy(dtype=object))
-    values, ok = [], []
-    for value in uniques:
-        if is_blank(value):
-            values.append(None)
-            ok.append(True)
-            continue
-        try:
-            values.append(_lab_adapters()[name].validate_python(value))
-            ok.append(True)
-        except ValidationError:
-            values.append(None)
-            ok.append(False)
-    return np.array([*values, None], dtype=object)[codes], np.array([*ok, True])[codes]
 
 
 def _check_required(frame: pd.DataFrame, table: FlatTable) -> None:
