@@ -30,8 +30,9 @@ from pydantic import BaseModel
 from nettrial.eligibility import checks
 from nettrial.eligibility.context import Context, whole_years
 from nettrial.eligibility.flat import FlatTable, _model_of
-from nettrial.eligibility.record import ScreeningRecord
+from nettrial.eligibility.record import HistoryEvent, ScreeningRecord
 from nettrial.eligibility.units import to_canonical
+from nettrial.eligibility.verdicts import Truth
 from nettrial.exceptions import InputError
 from nettrial.protocol import model
 from nettrial.protocol.model import Protocol
@@ -172,6 +173,13 @@ def _construct(record_model: type[BaseModel], data: dict[str, Any]) -> BaseModel
     return record_model.model_construct(**values)
 
 
+@dataclass(frozen=True)
+class _At:
+    """The one thing the window functions read from a context: the index date."""
+
+    index_date: dt.date
+
+
 class Evaluator:
     """Evaluates a protocol's criteria over a checked flat table (``rows`` are the rows to do)."""
 
@@ -236,6 +244,8 @@ class Evaluator:
         }
         if type(node) in native:
             return native[type(node)](node)
+        if isinstance(node, model.History):
+            return self.history(node, criterion)
         return self.shared(node, criterion)
 
     # -- checks run once per distinct input ---------------------------------------------------------
@@ -317,14 +327,18 @@ class Evaluator:
         bins = np.searchsorted(cuts, number, "left") + np.searchsorted(cuts, number, "right")
         return np.where(np.isnan(number), -1, bins)
 
-    def shared(self, node: model.Node, criterion: str) -> Part:
+    def shared(self, node: model.Node, criterion: str, rows: np.ndarray | None = None) -> Part:
+        """Run the row path's check once per group of rows that read alike (``rows``: only these)."""
         columns = self._columns_of(node)
         index_key = self._index_key(node, columns)
         groups = self._keys(node, columns, index_key, criterion)
         # The representative carries the index columns so that its context has the group's index.
         carried = [c for c in INDEX_COLUMNS if c in self.table.raw.columns and c not in columns]
-        _, firsts = np.unique(groups, return_index=True)  # groups are numbered 0.. in first-seen order
-        count = len(firsts)
+        count = int(groups.max(initial=-1)) + 1
+        wanted = np.flatnonzero(rows) if rows is not None else np.arange(self.n)
+        present, first = np.unique(groups[wanted], return_index=True)
+        firsts = np.full(count, -1)
+        firsts[present] = wanted[first]
         truth = np.full(count, UNKNOWN, dtype=np.int8)
         provisional = np.zeros(count, dtype=bool)
         earliest = np.full(count, NO_DATE)
@@ -332,6 +346,8 @@ class Evaluator:
         failed = np.zeros(count, dtype=bool)
         typed = {c: self.table.column(c) for c in (*columns, *carried)}
         for group, row in enumerate(firsts):
+            if row < 0:
+                continue
             try:
                 record = _construct(ScreeningRecord, _nested({c: typed[c][row] for c in typed}))
                 ctx = Context.for_record(record, self.first_dose)
@@ -347,8 +363,54 @@ class Evaluator:
             if outcome.earliest_first_dose is not None:
                 earliest[group] = np.datetime64(outcome.earliest_first_dose, "D")
             missing[group] = outcome.missing
-        self.failed_rows |= failed[groups]
+        self.failed_rows |= failed[groups] & (rows if rows is not None else True)
         return Part(truth[groups], provisional[groups], earliest[groups], missing[groups])
+
+    def history(self, check: model.History, criterion: str) -> Part:
+        """As ``checks.history``. Rows with no event of the check's kinds (most rows) are done here
+        in arrays; only rows with such events run the row path's check, once per distinct case."""
+        events = self.table.column("history.events")
+        relevant = np.array([any(e.kind in check.kinds for e in v or ()) for v in events], dtype=bool)
+        part = self.shared(check, criterion, relevant) if relevant.any() else _part(self.n)
+        plain = ~relevant
+        reviewed = np.array([bool(v) for v in self.table.column("history.reviewed")], dtype=bool)
+        timed = check.within is not None
+        starts = [checks._window_start(check, _At(d)) for d in self.index.date] if timed else None
+        truth = np.full(self.n, NOT_MET, dtype=np.int8)
+        missing = _no_missing(self.n)
+        earliest = np.full(self.n, NO_DATE)
+        if check.include_index_surgery:
+            surgery = self.table.column("surgery.date")
+            index_event = HistoryEvent(kind="major_surgery", note="index resection")
+            qualified = checks._matches(index_event, check.where)
+            if check.except_where and qualified is not Truth.NOT_MET:
+                qualified = min(
+                    qualified, checks._matches(index_event, check.except_where).negate(), key=checks._rank
+                )
+            for row in np.flatnonzero(plain):
+                day = surgery[row]
+                if day is None:
+                    part.truth[row], part.missing[row] = UNKNOWN, ("surgery.date",)
+                    part.provisional[row], part.earliest[row] = False, NO_DATE
+                    plain[row] = False
+                    continue
+                row_truth = qualified
+                if timed and row_truth is not Truth.NOT_MET:
+                    earliest[row] = np.datetime64(checks._window_end(day, check), "D")
+                    if day <= starts[row]:
+                        row_truth = Truth.NOT_MET
+                if row_truth is Truth.UNKNOWN:
+                    missing[row] = (f"history.major_surgery ({', '.join(check.where) or 'details'})",)
+                truth[row] = {Truth.NOT_MET: NOT_MET, Truth.UNKNOWN: UNKNOWN, Truth.MET: MET}[row_truth]
+        unreviewed = plain & (truth == NOT_MET) & ~reviewed
+        truth[unreviewed] = UNKNOWN
+        for row in np.flatnonzero(unreviewed):
+            missing[row] = (*missing[row], "history")
+        part.truth[plain] = truth[plain]
+        part.missing[plain] = missing[plain]
+        part.earliest[plain] = earliest[plain]
+        part.provisional[plain] = self.index.provisional[plain] & timed
+        return part
 
     # -- checks compared in arrays ------------------------------------------------------------------
 
