@@ -28,10 +28,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except InputError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except NettrialError as error:
+        except NettrialError as error:  # bad input or a malformed data/protocol file
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
