@@ -555,13 +555,11 @@ class Evaluator:
 
     # -- the decision ---------------------------------------------------------------------------------
 
-    def results(self, numbers: np.ndarray) -> list[dict[str, Any]]:
+    def results(self, numbers: np.ndarray) -> pd.DataFrame:
         """One prescreen row per table row (``numbers``: their record numbers in the file)."""
         criteria = self.protocol.eligibility.criteria
         parts = {c.id: self.node(c.rule, c.id) for c in criteria}
         truths = {cid: p.truth for cid, p in parts.items()}
-        kinds = {c.id: c.kind for c in criteria}
-        exclusions = [c.id for c in criteria if c.kind == "exclusion"]
         overall_parts, relevant = [], {}
         for entry in self.protocol.eligibility.inclusion_logic:
             members = [entry] if isinstance(entry, str) else entry.any
@@ -569,30 +567,48 @@ class Evaluator:
             overall_parts.append(truth)
             for m in members:
                 relevant[m] = relevant.get(m, np.zeros(self.n, dtype=bool)) | (truth != MET)
-        for e in exclusions:
-            overall_parts.append(MET - truths[e])
-            relevant[e] = np.ones(self.n, dtype=bool)
+        for c in criteria:
+            if c.kind == "exclusion":
+                overall_parts.append(MET - truths[c.id])
+                relevant[c.id] = np.ones(self.n, dtype=bool)
         overall = np.stack(overall_parts).min(axis=0)
-        decision = np.array(["INELIGIBLE", "INCOMPLETE", "ELIGIBLE"], dtype=object)[overall]
+        rules_out = np.stack(
+            [truths[c.id] == (NOT_MET if c.kind == "inclusion" else MET) for c in criteria], axis=1
+        )
         earliest = _max_dates([p.earliest for p in parts.values()])
-        patient = self.table.column("identity.patient_id")
-        rows = []
-        for row in range(self.n):
-            missing = []
-            for c in criteria:
-                if truths[c.id][row] == UNKNOWN and relevant[c.id][row]:
-                    missing.extend(f"{c.id}: {m}" for m in parts[c.id].missing[row])
-            failed = [
-                c.id
+        columns: dict[str, Any] = {
+            "record": numbers.astype(int),
+            "patient_id": self.table.column("identity.patient_id"),
+            "decision": np.array(["INELIGIBLE", "INCOMPLETE", "ELIGIBLE"], dtype=object)[overall],
+        }
+        columns.update({cid: TRUTH_NAMES[truth] for cid, truth in truths.items()})
+        columns["failed"] = _joined(rules_out, [c.id for c in criteria])
+        columns["missing"] = self._missing_text(criteria, parts, relevant)
+        columns["earliest_first_dose"] = np.where(np.isnat(earliest), "", np.datetime_as_string(earliest))
+        columns["provisional"] = self.index.provisional.copy()
+        columns["error"] = ""
+        return pd.DataFrame(columns)
+
+    def _missing_text(
+        self, criteria: list, parts: dict[str, Part], relevant: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        text = np.full(self.n, "", dtype=object)
+        open_rows = np.logical_or.reduce([(parts[c.id].truth == UNKNOWN) & relevant[c.id] for c in criteria])
+        for row in np.flatnonzero(open_rows):
+            missing = [
+                f"{c.id}: {m}"
                 for c in criteria
-                if truths[c.id][row] == (NOT_MET if kinds[c.id] == "inclusion" else MET)
+                if parts[c.id].truth[row] == UNKNOWN and relevant[c.id][row]
+                for m in parts[c.id].missing[row]
             ]
-            result = {"record": int(numbers[row]), "patient_id": patient[row], "decision": decision[row]}
-            result.update({cid: TRUTH_NAMES[truths[cid][row]] for cid in truths})
-            result["failed"] = ";".join(failed)
-            result["missing"] = "; ".join(dict.fromkeys(missing))
-            result["earliest_first_dose"] = "" if np.isnat(earliest[row]) else str(earliest[row])
-            result["provisional"] = bool(self.index.provisional[row])
-            result["error"] = ""
-            rows.append(result)
-        return rows
+            text[row] = "; ".join(dict.fromkeys(missing))
+        return text
+
+
+def _joined(flags: np.ndarray, names: list[str]) -> np.ndarray:
+    """``"I5;E1"`` per row from a rows x names boolean matrix, joined once per distinct pattern."""
+    patterns, inverse = np.unique(flags, axis=0, return_inverse=True)
+    texts = np.array(
+        [";".join(n for n, f in zip(names, p, strict=True) if f) for p in patterns], dtype=object
+    )
+    return texts[inverse.ravel()]

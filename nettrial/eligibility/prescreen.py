@@ -71,11 +71,11 @@ def result_row(result: EligibilityResult) -> dict[str, Any]:
     return row
 
 
-def attrition_table(rows: list[dict[str, Any]], protocol: Protocol) -> pd.DataFrame:
+def attrition_table(results: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Per criterion: how many records it rules out, how many are unknown; then the decisions."""
     lines = []
     for criterion in protocol.eligibility.criteria:
-        counts = Counter(row.get(criterion.id) for row in rows)
+        counts = Counter(results[criterion.id])
         excluding = "NOT_MET" if criterion.kind == "inclusion" else "MET"
         lines.append(
             {
@@ -86,7 +86,7 @@ def attrition_table(rows: list[dict[str, Any]], protocol: Protocol) -> pd.DataFr
                 "passes": counts["MET" if criterion.kind == "inclusion" else "NOT_MET"],
             }
         )
-    decisions = Counter(row["decision"] for row in rows)
+    decisions = Counter(results["decision"])
     for decision in ("ELIGIBLE", "INELIGIBLE", "INCOMPLETE", "ERROR"):
         lines.append(
             {
@@ -107,12 +107,30 @@ def _row_path(load: Callable[[], ScreeningRecord], protocol: Protocol, first_dos
         return {"patient_id": "", "decision": "ERROR", "error": str(error)}
 
 
-def prescreen_rows(
+RESULT_COLUMNS = (
+    "record",
+    "patient_id",
+    "decision",
+    "failed",
+    "missing",
+    "earliest_first_dose",
+    "provisional",
+    "error",
+)
+
+
+def _as_table(rows: list[dict[str, Any]], protocol: Protocol) -> pd.DataFrame:
+    ids = [c.id for c in protocol.eligibility.criteria]
+    columns = [*RESULT_COLUMNS[:3], *ids, *RESULT_COLUMNS[3:]]
+    return pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
+
+
+def prescreen_table(
     source: Path,
     protocol: Protocol,
     first_dose: dt.date | dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> pd.DataFrame:
     """One result row per record. Flat files go column by column (``columnar.py``), with the row
     path for the rows it leaves; json lines go record by record."""
     if source.suffix.lower() in (".csv", ".parquet"):
@@ -126,33 +144,33 @@ def prescreen_rows(
         rows.append(row)
         if progress and number % 1000 == 0:
             progress(1000)
-    return rows
+    return _as_table(rows, protocol)
+
+
+def prescreen_rows(source: Path, protocol: Protocol, first_dose: Any = None) -> list[dict[str, Any]]:
+    return prescreen_table(source, protocol, first_dose).to_dict("records")
 
 
 def _prescreen_columnar(
     frame: pd.DataFrame, protocol: Protocol, first_dose: Any, progress: Callable[[int], None] | None
-) -> list[dict[str, Any]]:
+) -> pd.DataFrame:
     numbers = np.arange(1, len(frame) + 1)
     table = read_flat(frame)
     valid = table.valid
     evaluator = Evaluator(table.rows(valid), protocol, first_dose)
     done = evaluator.results(numbers[valid])
-    by_number = {
-        row["record"]: row for row, failed in zip(done, evaluator.failed_rows, strict=True) if not failed
-    }
-    if progress:
-        progress(len(by_number))
+    done = done[~evaluator.failed_rows]
+    left = np.setdiff1d(numbers, done["record"].to_numpy())
     rows = []
-    records = frame.to_dict("records") if len(by_number) < len(frame) else []
-    for number in numbers:
-        row = by_number.get(int(number))
-        if row is None:
-            row = _row_path(lambda r=records[number - 1]: record_from_row(r), protocol, first_dose)
-            row["record"] = int(number)
-            if progress:
-                progress(1)
+    for number in left:
+        cells = frame.iloc[number - 1].to_dict()
+        row = _row_path(lambda cells=cells: record_from_row(cells), protocol, first_dose)
+        row["record"] = int(number)
         rows.append(row)
-    return rows
+    if progress:
+        progress(len(frame))
+    combined = pd.concat([done, _as_table(rows, protocol)], ignore_index=True) if rows else done
+    return combined.sort_values("record", kind="stable").reset_index(drop=True)
 
 
 def prescreen_file(
@@ -163,19 +181,8 @@ def prescreen_file(
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every record of ``source``; write the result rows to ``target``; return attrition."""
-    rows = prescreen_rows(source, protocol, first_dose, progress)
-    columns = [
-        "record",
-        "patient_id",
-        "decision",
-        *(c.id for c in protocol.eligibility.criteria),
-        "failed",
-        "missing",
-        "earliest_first_dose",
-        "provisional",
-        "error",
-    ]
-    pd.DataFrame(rows, columns=columns).to_csv(target, index=False)
-    attrition = attrition_table(rows, protocol)
+    results = prescreen_table(source, protocol, first_dose, progress)
+    results.to_csv(target, index=False)
+    attrition = attrition_table(results, protocol)
     attrition.to_csv(target.with_name(target.stem + "_attrition.csv"), index=False)
     return attrition

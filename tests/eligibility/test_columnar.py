@@ -46,7 +46,7 @@ def test_columnar_equals_row_path(tmp_path: Path, seed: int, monkeypatch: pytest
     for number, (cell_row, result) in enumerate(zip(cells, got, strict=True), start=1):
         expected = row_path(cell_row)
         expected["record"] = number
-        if {k: expected.get(k) for k in result} != result or set(expected) - set(result):
+        if {k: expected.get(k, "") for k in result} != result or set(expected) - set(result):
             mismatches.append((number, expected, result))
     assert not mismatches, mismatches[:2]
     decisions = {r["decision"] for r in got}
