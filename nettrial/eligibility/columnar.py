@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,19 @@ class Index:
 
     date: np.ndarray  # object array of dt.date
     provisional: np.ndarray  # bool
+
+    @cached_property
+    def ordinal(self) -> np.ndarray:
+        return _ordinals(self.date)
+
+
+def _ordinals(days: np.ndarray) -> np.ndarray:
+    """Proleptic day numbers (-1 where there is no date); numpy's date conversion is far slower."""
+    return np.fromiter((-1 if d is None else d.toordinal() for d in days), dtype=np.int64, count=len(days))
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    return np.fromiter((np.nan if v is None else v for v in values), dtype=float, count=len(values))
 
 
 def _index(table: FlatTable, first_dose: dt.date | dt.datetime | None) -> Index:
@@ -171,6 +184,13 @@ def _construct(record_model: type[BaseModel], data: dict[str, Any]) -> BaseModel
     for name, value in data.items():
         values[name] = _construct(inner[name], value) if name in inner and isinstance(value, dict) else value
     return record_model.model_construct(**values)
+
+
+class _Light:
+    """Attributes only: the parts of a record a check reads, from values already checked."""
+
+    def __init__(self, **values: Any):
+        self.__dict__.update(values)
 
 
 @dataclass(frozen=True)
@@ -366,12 +386,33 @@ class Evaluator:
         self.failed_rows |= failed[groups] & (rows if rows is not None else True)
         return Part(truth[groups], provisional[groups], earliest[groups], missing[groups])
 
+    def _history_rows(self, check: model.History, rows: np.ndarray) -> Part:
+        """The row path's own check on each row with events of its kinds, in a light context."""
+        part = _part(self.n)
+        events = self.table.column("history.events")
+        reviewed = self.table.column("history.reviewed")
+        surgery = self.table.column("surgery.date")
+        for row in np.flatnonzero(rows):
+            record = _Light(
+                history=_Light(events=events[row], reviewed=bool(reviewed[row])),
+                surgery=_Light(date=surgery[row]),
+            )
+            day = self.index.date[row]
+            ctx = Context(record, day, None, None, bool(self.index.provisional[row]), "")
+            outcome = checks.history(check, ctx)
+            part.truth[row] = {"NOT_MET": NOT_MET, "UNKNOWN": UNKNOWN, "MET": MET}[outcome.truth.value]
+            part.provisional[row] = outcome.provisional
+            if outcome.earliest_first_dose is not None:
+                part.earliest[row] = np.datetime64(outcome.earliest_first_dose, "D")
+            part.missing[row] = outcome.missing
+        return part
+
     def history(self, check: model.History, criterion: str) -> Part:
         """As ``checks.history``. Rows with no event of the check's kinds (most rows) are done here
         in arrays; only rows with such events run the row path's check, once per distinct case."""
         events = self.table.column("history.events")
         relevant = np.array([any(e.kind in check.kinds for e in v or ()) for v in events], dtype=bool)
-        part = self.shared(check, criterion, relevant) if relevant.any() else _part(self.n)
+        part = self._history_rows(check, relevant)
         plain = ~relevant
         reviewed = np.array([bool(v) for v in self.table.column("history.reviewed")], dtype=bool)
         timed = check.within is not None
@@ -416,15 +457,13 @@ class Evaluator:
 
     def _latest_lab(self, test: str, max_age_days: int, part: Part) -> np.ndarray:
         """Rows with a usable result; marks the others as the row path's ``_latest_lab`` does."""
-        value = self.table.column(f"labs.{test}.value")
-        day = self.table.column(f"labs.{test}.date")
         field = f"labs.{test}"
+        value = self.table.column(f"labs.{test}.value")
+        day = _ordinals(self.table.column(f"labs.{test}.date"))
+        index = self.index.ordinal
         absent = np.array([v is None for v in value])
         _fill(part.missing, absent, (field,))
-        oldest = [i - dt.timedelta(days=max_age_days) for i in self.index.date]
-        usable = np.array(
-            [d is not None and o <= d <= i for d, o, i in zip(day, oldest, self.index.date, strict=True)]
-        )
+        usable = (day >= 0) & (day >= index - max_age_days) & (day <= index)
         stale = ~absent & ~usable
         _fill(part.missing, stale, (f"{field} (stale)",))
         part.provisional[stale] = self.index.provisional[stale]
@@ -437,7 +476,8 @@ class Evaluator:
         compare = checks.OPS[check.op]
         if check.value is not None:
             limit = to_canonical(check.test, check.value, check.unit, f"protocol labs.{check.test}").value
-            met = np.array([u and compare(v, limit) for u, v in zip(usable, value, strict=True)])
+            numbers = _floats(value)
+            met = compare(np.where(usable, numbers, np.nan), limit)
             part.truth[usable] = np.where(met[usable], MET, NOT_MET)
             part.provisional[usable] = self.index.provisional[usable]
             return part

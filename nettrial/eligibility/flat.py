@@ -64,6 +64,14 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def objects(values: list[Any]) -> np.ndarray:
+    """A 1-d object array of the values as they are (numpy would unpack lists into more dimensions)."""
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        array[i] = value
+    return array
+
+
 @cache
 def _field(path: str) -> tuple[type[BaseModel], str] | None:
     """The model and field name a dotted column path ends in, or None if it is not a field."""
@@ -122,7 +130,7 @@ def _typed(raw: pd.Series, path: str, adapter: TypeAdapter | None = None) -> tup
             values.append(None)
             ok.append(False)
     # code -1 (none here, all cells are text) would pick the trailing blank
-    return np.array([*values, None], dtype=object)[codes], np.array([*ok, True])[codes]
+    return objects([*values, None])[codes], np.array([*ok, True])[codes]
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
@@ -172,7 +180,7 @@ def _check_weight(frame: pd.DataFrame, table: FlatTable) -> None:
         except ValidationError:
             kg.append(None)
             ok.append(False)
-    table.typed["identity.weight.kg"] = np.where(given, np.array(kg, dtype=object)[codes], None)
+    table.typed["identity.weight.kg"] = np.where(given, objects(kg)[codes], None)
     table.valid &= ~given | np.array(ok)[codes]
 
 
@@ -211,7 +219,7 @@ def _check_lab(frame: pd.DataFrame, table: FlatTable, test: str) -> None:
             )
         except InputError:
             converted.append(False)
-    converted = np.array([*converted, None], dtype=object)[codes]
+    converted = objects([*converted, None])[codes]
     table.valid &= ~(given & (converted == False))  # noqa: E712  (False marks a refused pair)
     canonical[given] = converted[given]
     codes, pairs = _pairs(typed["uln"], typed["unit"])
@@ -225,7 +233,7 @@ def _check_lab(frame: pd.DataFrame, table: FlatTable, test: str) -> None:
             )
         except (InputError, KeyError):
             limits.append(None)
-    uln_canonical[given] = np.array([*limits, None], dtype=object)[codes][given]
+    uln_canonical[given] = objects([*limits, None])[codes][given]
     table.canonical[test] = canonical
     table.uln_canonical[test] = uln_canonical
 
