@@ -271,12 +271,8 @@ class Evaluator:
     # -- checks run once per distinct input ---------------------------------------------------------
 
     def _columns_of(self, node: model.Node) -> list[str]:
-        prefixes: list[str]
-        if isinstance(node, model.Equals | model.Present):
-            prefixes = [node.field]
-        elif isinstance(node, model.DateNotAfter):
-            prefixes = [node.field, node.reference]
-        elif isinstance(node, model.Attestation):
+        """The columns a check run by ``shared`` reads (prefixes ending in "." take a section)."""
+        if isinstance(node, model.Attestation):
             prefixes = ["attestations"]
         elif isinstance(node, model.Tumour):
             prefixes = ["pathology."]
@@ -284,10 +280,6 @@ class Evaluator:
             prefixes = [f"{node.list}."]
         elif isinstance(node, model.PregnancyTest):
             prefixes = ["reproductive.pregnancy_test."]
-        elif isinstance(node, model.History):
-            prefixes = ["history."] + (["surgery.date"] if node.include_index_surgery else [])
-        elif isinstance(node, model.BloodPressure):
-            prefixes = ["blood_pressure"]
         else:
             raise TypeError(f"no columnar reading of {type(node).__name__}")
         columns = [
@@ -300,11 +292,8 @@ class Evaluator:
     def _index_key(self, node: model.Node, columns: list[str]) -> np.ndarray | None:
         """What of the index a check reads: nothing, its date and provisional flag, or (for an hour
         window) the exact first-dose instant, and that only where a test is recorded."""
-        if isinstance(node, model.NoneWithin) or (
-            isinstance(node, model.History) and (node.within is not None or node.include_index_surgery)
-        ):
-            dates = np.array([d.toordinal() for d in self.index.date]) * 2 + self.index.provisional
-            return pd.factorize(dates)[0]
+        if isinstance(node, model.NoneWithin):
+            return pd.factorize(self.index.ordinal * 2 + self.index.provisional)[0]
         if isinstance(node, model.PregnancyTest):
             given = np.zeros(self.n, dtype=bool)
             for column in columns:
@@ -320,10 +309,6 @@ class Evaluator:
         if column in PATHOLOGY_BINS:
             return self._binned(column)
         typed = self.table.column(column)
-        if column == "history.events" and isinstance(node, model.History):
-            # only the events of the check's kinds matter
-            seen = [tuple(e.model_dump_json() for e in v or () if e.kind in node.kinds) for v in typed]
-            return pd.factorize(pd.Series(seen, dtype=object))[0]
         if column == "attestations" and isinstance(node, model.Attestation):
             answers = [None if not v or criterion not in v else v[criterion].answer for v in typed]
             return pd.factorize(pd.Series(answers, dtype=object))[0]
@@ -347,18 +332,18 @@ class Evaluator:
         bins = np.searchsorted(cuts, number, "left") + np.searchsorted(cuts, number, "right")
         return np.where(np.isnan(number), -1, bins)
 
-    def shared(self, node: model.Node, criterion: str, rows: np.ndarray | None = None) -> Part:
-        """Run the row path's check once per group of rows that read alike (``rows``: only these)."""
+    def shared(self, node: model.Node, criterion: str) -> Part:
+        """Run the row path's check once per group of rows that read alike.
+
+        Used for the checks whose inputs have few distinct values: tumour, attestation, supportive
+        care, pregnancy test."""
         columns = self._columns_of(node)
         index_key = self._index_key(node, columns)
         groups = self._keys(node, columns, index_key, criterion)
         # The representative carries the index columns so that its context has the group's index.
         carried = [c for c in INDEX_COLUMNS if c in self.table.raw.columns and c not in columns]
-        count = int(groups.max(initial=-1)) + 1
-        wanted = np.flatnonzero(rows) if rows is not None else np.arange(self.n)
-        present, first = np.unique(groups[wanted], return_index=True)
-        firsts = np.full(count, -1)
-        firsts[present] = wanted[first]
+        _, firsts = np.unique(groups, return_index=True)  # groups are numbered 0.. as first seen
+        count = len(firsts)
         truth = np.full(count, UNKNOWN, dtype=np.int8)
         provisional = np.zeros(count, dtype=bool)
         earliest = np.full(count, NO_DATE)
@@ -366,8 +351,6 @@ class Evaluator:
         failed = np.zeros(count, dtype=bool)
         typed = {c: self.table.column(c) for c in (*columns, *carried)}
         for group, row in enumerate(firsts):
-            if row < 0:
-                continue
             try:
                 record = _construct(ScreeningRecord, _nested({c: typed[c][row] for c in typed}))
                 ctx = Context.for_record(record, self.first_dose)
@@ -383,7 +366,7 @@ class Evaluator:
             if outcome.earliest_first_dose is not None:
                 earliest[group] = np.datetime64(outcome.earliest_first_dose, "D")
             missing[group] = outcome.missing
-        self.failed_rows |= failed[groups] & (rows if rows is not None else True)
+        self.failed_rows |= failed[groups]
         return Part(truth[groups], provisional[groups], earliest[groups], missing[groups])
 
     def _history_rows(self, check: model.History, rows: np.ndarray) -> Part:
