@@ -43,6 +43,7 @@ NOT_MET, UNKNOWN, MET = 0, 1, 2
 TRUTH_NAMES = np.array(["NOT_MET", "UNKNOWN", "MET"], dtype=object)
 INDEX_COLUMNS = ("screening_date", "planned_first_dose")
 NO_DATE = np.datetime64("NaT", "D")
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()  # day numbers -> numpy dates
 # Numeric pathology inputs and the thresholds where a verdict can change.
 PATHOLOGY_BINS: dict[str, Callable[[], set[float]]] = {
     "pathology.size_mm": lambda: set(staging_thresholds("size_mm")),
@@ -97,6 +98,12 @@ class Index:
 def _ordinals(days: np.ndarray) -> np.ndarray:
     """Proleptic day numbers (-1 where there is no date); numpy's date conversion is far slower."""
     return np.fromiter((-1 if d is None else d.toordinal() for d in days), dtype=np.int64, count=len(days))
+
+
+def _map_days(ordinals: np.ndarray, shift: Callable[[dt.date], dt.date]) -> np.ndarray:
+    """``shift`` applied to each day number (once per distinct day); -1 stays -1."""
+    distinct = {int(o): shift(dt.date.fromordinal(int(o))).toordinal() for o in np.unique(ordinals) if o >= 0}
+    return np.fromiter((distinct.get(int(o), -1) for o in ordinals), dtype=np.int64, count=len(ordinals))
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
@@ -393,39 +400,41 @@ class Evaluator:
     def history(self, check: model.History, criterion: str) -> Part:
         """As ``checks.history``. Rows with no event of the check's kinds (most rows) are done here
         in arrays; only rows with such events run the row path's check, once per distinct case."""
-        events = self.table.column("history.events")
-        relevant = np.array([any(e.kind in check.kinds for e in v or ()) for v in events], dtype=bool)
+        kinds, sets = self._event_kinds
+        relevant = np.array([bool(k & set(check.kinds)) for k in sets], dtype=bool)[kinds]
         part = self._history_rows(check, relevant)
         plain = ~relevant
         reviewed = np.array([bool(v) for v in self.table.column("history.reviewed")], dtype=bool)
         timed = check.within is not None
-        starts = [checks._window_start(check, _At(d)) for d in self.index.date] if timed else None
         truth = np.full(self.n, NOT_MET, dtype=np.int8)
         missing = _no_missing(self.n)
         earliest = np.full(self.n, NO_DATE)
         if check.include_index_surgery:
-            surgery = self.table.column("surgery.date")
+            surgery = _ordinals(self.table.column("surgery.date"))
+            absent = plain & (surgery < 0)
+            part.truth[absent] = UNKNOWN
+            _fill(part.missing, absent, ("surgery.date",))
+            part.provisional[absent], part.earliest[absent] = False, NO_DATE
+            plain &= ~absent
             index_event = HistoryEvent(kind="major_surgery", note="index resection")
             qualified = checks._matches(index_event, check.where)
             if check.except_where and qualified is not Truth.NOT_MET:
                 qualified = min(
                     qualified, checks._matches(index_event, check.except_where).negate(), key=checks._rank
                 )
-            for row in np.flatnonzero(plain):
-                day = surgery[row]
-                if day is None:
-                    part.truth[row], part.missing[row] = UNKNOWN, ("surgery.date",)
-                    part.provisional[row], part.earliest[row] = False, NO_DATE
-                    plain[row] = False
-                    continue
-                row_truth = qualified
-                if timed and row_truth is not Truth.NOT_MET:
-                    earliest[row] = np.datetime64(checks._window_end(day, check), "D")
-                    if day <= starts[row]:
-                        row_truth = Truth.NOT_MET
-                if row_truth is Truth.UNKNOWN:
-                    missing[row] = (f"history.major_surgery ({', '.join(check.where) or 'details'})",)
-                truth[row] = {Truth.NOT_MET: NOT_MET, Truth.UNKNOWN: UNKNOWN, Truth.MET: MET}[row_truth]
+            code = {Truth.NOT_MET: NOT_MET, Truth.UNKNOWN: UNKNOWN, Truth.MET: MET}[qualified]
+            truth[plain] = code
+            if timed and qualified is not Truth.NOT_MET:
+                ends = _map_days(surgery, lambda d: checks._window_end(d, check))
+                earliest[plain] = (ends[plain] - EPOCH_ORDINAL).astype("datetime64[D]")
+                starts = _map_days(self.index.ordinal, lambda d: checks._window_start(check, _At(d)))
+                truth[plain & (surgery <= starts)] = NOT_MET
+            if qualified is Truth.UNKNOWN:
+                _fill(
+                    missing,
+                    plain & (truth == UNKNOWN),
+                    (f"history.major_surgery ({', '.join(check.where) or 'details'})",),
+                )
         unreviewed = plain & (truth == NOT_MET) & ~reviewed
         truth[unreviewed] = UNKNOWN
         for row in np.flatnonzero(unreviewed):
@@ -435,6 +444,13 @@ class Evaluator:
         part.earliest[plain] = earliest[plain]
         part.provisional[plain] = self.index.provisional[plain] & timed
         return part
+
+    @cached_property
+    def _event_kinds(self) -> tuple[np.ndarray, list[frozenset[str]]]:
+        """Per row, a code for the set of history event kinds it records (read once for all checks)."""
+        sets = [frozenset(e.kind for e in v or ()) for v in self.table.column("history.events")]
+        codes, uniques = pd.factorize(pd.Series(sets, dtype=object))
+        return codes, list(uniques)
 
     # -- checks compared in arrays ------------------------------------------------------------------
 
