@@ -131,7 +131,13 @@ def _index(table: FlatTable, first_dose: dt.date | dt.datetime | None) -> Index:
 def _merge_missing(truth: np.ndarray, parts: list[Part]) -> np.ndarray:
     """Missing fields of the UNKNOWN children, in order, for the rows where the node is UNKNOWN."""
     missing = _no_missing(len(truth))
-    for row in np.flatnonzero(truth == UNKNOWN):
+    unknown = np.stack([p.truth == UNKNOWN for p in parts])
+    single = (truth == UNKNOWN) & (unknown.sum(axis=0) == 1)
+    chosen = unknown.argmax(axis=0)
+    for index, part in enumerate(parts):  # one UNKNOWN child: its list as it is
+        rows = single & (chosen == index)
+        missing[rows] = part.missing[rows]
+    for row in np.flatnonzero((truth == UNKNOWN) & ~single):
         seen = [m for p in parts if p.truth[row] == UNKNOWN for m in p.missing[row]]
         missing[row] = tuple(dict.fromkeys(seen))
     return missing
@@ -483,9 +489,26 @@ class Evaluator:
         uln = self.table.uln_canonical.get(check.test, np.full(self.n, None, dtype=object))
         no_uln = usable & np.array([u is None for u in uln])
         _fill(part.missing, no_uln, (f"labs.{check.test}.uln",))
-        rows = np.flatnonzero(usable & ~no_uln)
+        rows = usable & ~no_uln
         condition = self.table.column(check.when_true.field) if check.when_true else None
-        for row in rows:
+        multiples = [check.times_uln] + ([check.when_true.times_uln] if check.when_true else [])
+        ratios = _floats(value) / np.where(rows, _floats(uln), 1.0)
+        # Far from every limit the row path's 9-decimal rounding cannot change the comparison, so
+        # only rows within 1e-6 of a limit (or with the condition unknown) are done one by one.
+        near = np.logical_or.reduce([np.abs(ratios - m) < 1e-6 for m in multiples])
+        simple = rows & ~near
+        if check.when_true:
+            known = np.array([c is not None for c in condition])
+            simple &= known
+            limit = np.where(
+                np.array([bool(c) for c in condition]), check.when_true.times_uln, check.times_uln
+            )
+        else:
+            limit = np.full(self.n, check.times_uln)
+        met = compare(ratios, limit)
+        part.truth[simple] = np.where(met[simple], MET, NOT_MET)
+        part.provisional[simple] = self.index.provisional[simple]
+        for row in np.flatnonzero(rows & ~simple):
             ratio = round(value[row] / uln[row], 9)
             multiples = {False: check.times_uln}
             if check.when_true:

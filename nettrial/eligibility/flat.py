@@ -124,6 +124,7 @@ def _typed(raw: pd.Series, path: str, adapter: TypeAdapter | None = None) -> tup
             ok.append(True)
             continue
         try:
+            # python mode on the parsed cell, exactly as the row path validates it
             values.append(adapter.validate_python(cell_value(path, value)))
             ok.append(True)
         except (ValidationError, InputError, ValueError):
@@ -134,8 +135,12 @@ def _typed(raw: pd.Series, path: str, adapter: TypeAdapter | None = None) -> tup
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
-    codes, uniques = pd.factorize(pd.Series(list(zip(a, b, strict=True)), dtype=object))
-    return codes, list(uniques)
+    """Codes of the distinct (a, b) pairs and the pairs, without building a tuple per row."""
+    codes_a, _ = pd.factorize(a)
+    codes_b, uniques_b = pd.factorize(b)
+    codes = np.unique(codes_a * (len(uniques_b) + 2) + codes_b + 1, return_inverse=True)[1]
+    _, firsts = np.unique(codes, return_index=True)
+    return codes, [(a[i], b[i]) for i in firsts]
 
 
 def read_flat(frame: pd.DataFrame) -> FlatTable:

@@ -6,7 +6,6 @@ A record that cannot be read gets decision ``ERROR`` with the field named; the o
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from nettrial.eligibility.columnar import Evaluator
@@ -75,24 +75,24 @@ def attrition_table(results: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Per criterion: how many records it rules out, how many are unknown; then the decisions."""
     lines = []
     for criterion in protocol.eligibility.criteria:
-        counts = Counter(results[criterion.id])
+        counts = results[criterion.id].value_counts()
         excluding = "NOT_MET" if criterion.kind == "inclusion" else "MET"
         lines.append(
             {
                 "criterion": criterion.id,
                 "kind": criterion.kind,
-                "rules_out": counts[excluding],
-                "unknown": counts["UNKNOWN"],
-                "passes": counts["MET" if criterion.kind == "inclusion" else "NOT_MET"],
+                "rules_out": int(counts.get(excluding, 0)),
+                "unknown": int(counts.get("UNKNOWN", 0)),
+                "passes": int(counts.get("MET" if criterion.kind == "inclusion" else "NOT_MET", 0)),
             }
         )
-    decisions = Counter(results["decision"])
+    decisions = results["decision"].value_counts()
     for decision in ("ELIGIBLE", "INELIGIBLE", "INCOMPLETE", "ERROR"):
         lines.append(
             {
                 "criterion": decision,
                 "kind": "decision",
-                "rules_out": decisions[decision],
+                "rules_out": int(decisions.get(decision, 0)),
                 "unknown": "",
                 "passes": "",
             }
@@ -173,6 +173,14 @@ def _prescreen_columnar(
     return combined.sort_values("record", kind="stable").reset_index(drop=True)
 
 
+def write_csv(results: pd.DataFrame, target: Path) -> None:
+    """The result table as CSV, every cell as text (pyarrow's writer: pandas' is slow at this size)."""
+    columns = {
+        name: pa.array(results[name].astype(str).to_numpy(dtype=object), pa.string()) for name in results
+    }
+    pacsv.write_csv(pa.table(columns), target)
+
+
 def prescreen_file(
     source: Path,
     target: Path,
@@ -182,7 +190,7 @@ def prescreen_file(
 ) -> pd.DataFrame:
     """Evaluate every record of ``source``; write the result rows to ``target``; return attrition."""
     results = prescreen_table(source, protocol, first_dose, progress)
-    results.to_csv(target, index=False)
+    write_csv(results, target)
     attrition = attrition_table(results, protocol)
     attrition.to_csv(target.with_name(target.stem + "_attrition.csv"), index=False)
     return attrition
