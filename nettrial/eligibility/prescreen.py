@@ -30,13 +30,13 @@ from nettrial.protocol.model import Protocol
 def read_flat_table(path: Path) -> pd.DataFrame:
     """A csv or parquet file as text cells; blank and null cells are empty strings."""
     if path.suffix.lower() == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, engine="pyarrow")
     table = pq.read_table(path)
     columns = {
         name: pc.fill_null(pc.cast(table[name], pa.string()), "").to_numpy(zero_copy_only=False)
         for name in table.column_names
     }
-    return pd.DataFrame(columns).astype(object)
+    return pd.DataFrame(columns).astype(str)
 
 
 def read_records(path: Path) -> Iterator[tuple[int, Callable[[], ScreeningRecord]]]:
