@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from nettrial.eligibility import checks
 from nettrial.eligibility.context import Context, whole_years
-from nettrial.eligibility.flat import FlatTable, _model_of
+from nettrial.eligibility.flat import FlatTable, _model_of, first_positions
 from nettrial.eligibility.record import HistoryEvent, ScreeningRecord
 from nettrial.eligibility.units import to_canonical
 from nettrial.eligibility.verdicts import Truth
@@ -325,7 +325,7 @@ class Evaluator:
         if column == "attestations" and isinstance(node, model.Attestation):
             answers = [None if not v or criterion not in v else v[criterion].answer for v in typed]
             return pd.factorize(pd.Series(answers, dtype=object))[0]
-        return pd.factorize(self.table.raw[column].to_numpy(dtype=object))[0]
+        return pd.factorize(self.table.raw[column])[0]
 
     def _keys(
         self, node: model.Node, columns: list[str], extra: np.ndarray | None, criterion: str
@@ -355,7 +355,7 @@ class Evaluator:
         groups = self._keys(node, columns, index_key, criterion)
         # The representative carries the index columns so that its context has the group's index.
         carried = [c for c in INDEX_COLUMNS if c in self.table.raw.columns and c not in columns]
-        _, firsts = np.unique(groups, return_index=True)  # groups are numbered 0.. as first seen
+        firsts = first_positions(groups)  # groups are numbered 0.. as first seen
         count = len(firsts)
         truth = np.full(count, UNKNOWN, dtype=np.int8)
         provisional = np.zeros(count, dtype=bool)

@@ -116,7 +116,7 @@ def supported(columns: list[str]) -> bool:
 def _typed(raw: pd.Series, path: str, adapter: TypeAdapter | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Typed values and validity of one column, validating each distinct value once."""
     adapter = adapter or _adapter(path)
-    codes, uniques = pd.factorize(raw.to_numpy(dtype=object))
+    codes, uniques = pd.factorize(raw)
     values, ok = [], []
     for value in uniques:
         if is_blank(value):
@@ -138,9 +138,14 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, An
     """Codes of the distinct (a, b) pairs and the pairs, without building a tuple per row."""
     codes_a, _ = pd.factorize(a)
     codes_b, uniques_b = pd.factorize(b)
-    codes = np.unique(codes_a * (len(uniques_b) + 2) + codes_b + 1, return_inverse=True)[1]
-    _, firsts = np.unique(codes, return_index=True)
-    return codes, [(a[i], b[i]) for i in firsts]
+    codes = pd.factorize(codes_a * (len(uniques_b) + 2) + codes_b + 1)[0]
+    return codes, [(a[i], b[i]) for i in first_positions(codes)]
+
+
+def first_positions(codes: np.ndarray) -> np.ndarray:
+    """Where each code first appears, for codes numbered 0, 1, ... in order of first appearance."""
+    seen = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
+    return np.flatnonzero(codes > seen)
 
 
 def read_flat(frame: pd.DataFrame) -> FlatTable:
