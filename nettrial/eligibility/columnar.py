@@ -383,11 +383,21 @@ class Evaluator:
         return Part(truth[groups], provisional[groups], earliest[groups], missing[groups])
 
     def _history_rows(self, check: model.History, rows: np.ndarray) -> Part:
-        """The row path's own check on each row with events of its kinds, in a light context."""
+        """Rows with events of the check's kinds. A plain windowed check (no qualifiers) is settled
+        in arrays where its answer is MET or NOT_MET with the history reviewed; every other row runs
+        the row path's own check in a light context."""
         part = _part(self.n)
         events = self.table.column("history.events")
         reviewed = self.table.column("history.reviewed")
         surgery = self.table.column("surgery.date")
+        rows = rows.copy()
+        if (
+            check.within is not None
+            and not check.where
+            and not check.except_where
+            and not check.include_index_surgery
+        ):
+            self._windowed_events(check, rows, events, reviewed, part)
         for row in np.flatnonzero(rows):
             record = _Light(
                 history=_Light(events=events[row], reviewed=bool(reviewed[row])),
@@ -402,6 +412,35 @@ class Evaluator:
                 part.earliest[row] = np.datetime64(outcome.earliest_first_dose, "D")
             part.missing[row] = outcome.missing
         return part
+
+    def _windowed_events(
+        self, check: model.History, rows: np.ndarray, events: np.ndarray, reviewed: np.ndarray, part: Part
+    ) -> None:
+        """Settle rows whose events all have dates: MET if one is inside the window, else NOT_MET
+        (history reviewed); ``rows`` keeps only the rows left for the row path."""
+        owners, days = [], []
+        for row in np.flatnonzero(rows):
+            for event in events[row]:
+                if event.kind in check.kinds:
+                    owners.append(row)
+                    days.append(-1 if event.date is None else event.date.toordinal())
+        owners, days = np.array(owners, dtype=np.int64), np.array(days, dtype=np.int64)
+        undated = np.zeros(self.n, dtype=bool)
+        undated[owners[days < 0]] = True
+        starts = _map_days(self.index.ordinal, lambda d: checks._window_start(check, _At(d)))
+        inside = np.zeros(self.n, dtype=bool)
+        inside[owners[(days >= 0) & (days > starts[owners])]] = True
+        ends = np.full(self.n, -1, dtype=np.int64)
+        np.maximum.at(
+            ends, owners[days >= 0], _map_days(days[days >= 0], lambda d: checks._window_end(d, check))
+        )
+        is_reviewed = np.array([bool(v) for v in reviewed], dtype=bool)
+        settled = rows & ~undated & (inside | is_reviewed)
+        part.truth[settled] = np.where(inside[settled], MET, NOT_MET)
+        part.provisional[settled] = self.index.provisional[settled]
+        dated = settled & (ends >= 0)
+        part.earliest[dated] = (ends[dated] - EPOCH_ORDINAL).astype("datetime64[D]")
+        rows &= ~settled
 
     def history(self, check: model.History, criterion: str) -> Part:
         """As ``checks.history``. Rows with no event of the check's kinds (most rows) are done here
