@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from nettrial.eligibility import checks
 from nettrial.eligibility.context import Context, whole_years
-from nettrial.eligibility.flat import FlatTable, _model_of, first_positions
+from nettrial.eligibility.flat import FlatTable, _model_of, first_positions, objects
 from nettrial.eligibility.record import HistoryEvent, ScreeningRecord
 from nettrial.eligibility.units import to_canonical
 from nettrial.eligibility.verdicts import Truth
@@ -129,18 +129,29 @@ def _index(table: FlatTable, first_dose: dt.date | dt.datetime | None) -> Index:
 
 
 def _merge_missing(truth: np.ndarray, parts: list[Part]) -> np.ndarray:
-    """Missing fields of the UNKNOWN children, in order, for the rows where the node is UNKNOWN."""
+    """Missing fields of the UNKNOWN children, in order, for the rows where the node is UNKNOWN.
+
+    Rows share few distinct combinations of their children's lists: each combination is merged
+    once (the lists are keyed by value, so the result is the row path's, row for row)."""
     missing = _no_missing(len(truth))
-    unknown = np.stack([p.truth == UNKNOWN for p in parts])
-    single = (truth == UNKNOWN) & (unknown.sum(axis=0) == 1)
-    chosen = unknown.argmax(axis=0)
-    for index, part in enumerate(parts):  # one UNKNOWN child: its list as it is
-        rows = single & (chosen == index)
-        missing[rows] = part.missing[rows]
-    for row in np.flatnonzero((truth == UNKNOWN) & ~single):
-        seen = [m for p in parts if p.truth[row] == UNKNOWN for m in p.missing[row]]
-        missing[row] = tuple(dict.fromkeys(seen))
+    rows = np.flatnonzero(truth == UNKNOWN)
+    if len(rows):
+        merged = _per_pattern(
+            [np.where(p.truth[rows] == UNKNOWN, p.missing[rows], None) for p in parts],
+            lambda lists: tuple(dict.fromkeys(m for items in lists if items is not None for m in items)),
+        )
+        missing[rows] = merged
     return missing
+
+
+def _per_pattern(columns: list[np.ndarray], make: Callable[[list[Any]], Any]) -> np.ndarray:
+    """``make`` applied once per distinct row of ``columns`` (hashable cells), spread to all rows."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        key = pd.factorize(key * (len(uniques) + 1) + codes)[0].astype(np.int64)
+    firsts = first_positions(key)
+    return objects([make([column[row] for column in columns]) for row in firsts])[key]
 
 
 def _combine(truth: np.ndarray, parts: list[Part]) -> Part:
@@ -736,15 +747,25 @@ class Evaluator:
         self, criteria: list, parts: dict[str, Part], relevant: dict[str, np.ndarray]
     ) -> np.ndarray:
         text = np.full(self.n, "", dtype=object)
-        open_rows = np.logical_or.reduce([(parts[c.id].truth == UNKNOWN) & relevant[c.id] for c in criteria])
-        for row in np.flatnonzero(open_rows):
-            missing = [
-                f"{c.id}: {m}"
-                for c in criteria
-                if parts[c.id].truth[row] == UNKNOWN and relevant[c.id][row]
-                for m in parts[c.id].missing[row]
+        needed = [(parts[c.id].truth == UNKNOWN) & relevant[c.id] for c in criteria]
+        rows = np.flatnonzero(np.logical_or.reduce(needed))
+        if len(rows):
+            columns = [
+                np.where(need[rows], parts[c.id].missing[rows], None)
+                for c, need in zip(criteria, needed, strict=True)
             ]
-            text[row] = "; ".join(dict.fromkeys(missing))
+            ids = [c.id for c in criteria]
+
+            def joined(lists: list[Any]) -> str:
+                entries = (
+                    f"{cid}: {m}"
+                    for cid, items in zip(ids, lists, strict=True)
+                    if items is not None
+                    for m in items
+                )
+                return "; ".join(dict.fromkeys(entries))
+
+            text[rows] = _per_pattern(columns, joined)
         return text
 
 
