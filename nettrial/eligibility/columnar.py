@@ -102,7 +102,7 @@ def _ordinals(days: np.ndarray) -> np.ndarray:
 
 def _map_days(ordinals: np.ndarray, shift: Callable[[dt.date], dt.date]) -> np.ndarray:
     """``shift`` applied to each day number (once per distinct day); -1 stays -1."""
-    distinct = {int(o): shift(dt.date.fromordinal(int(o))).toordinal() for o in np.unique(ordinals) if o >= 0}
+    distinct = {int(o): shift(dt.date.fromordinal(int(o))).toordinal() for o in pd.unique(ordinals) if o >= 0}
     return np.fromiter((distinct.get(int(o), -1) for o in ordinals), dtype=np.int64, count=len(ordinals))
 
 
@@ -771,8 +771,6 @@ class Evaluator:
 
 def _joined(flags: np.ndarray, names: list[str]) -> np.ndarray:
     """``"I5;E1"`` per row from a rows x names boolean matrix, joined once per distinct pattern."""
-    patterns, inverse = np.unique(flags, axis=0, return_inverse=True)
-    texts = np.array(
-        [";".join(n for n, f in zip(names, p, strict=True) if f) for p in patterns], dtype=object
-    )
-    return texts[inverse.ravel()]
+    packed = flags.astype(np.int64) @ (1 << np.arange(flags.shape[1], dtype=np.int64))
+    codes, patterns = pd.factorize(packed)
+    return objects([";".join(n for i, n in enumerate(names) if int(p) >> i & 1) for p in patterns])[codes]
