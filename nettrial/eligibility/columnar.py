@@ -466,7 +466,7 @@ class Evaluator:
         missing = _no_missing(self.n)
         earliest = np.full(self.n, NO_DATE)
         if check.include_index_surgery:
-            surgery = _ordinals(self.table.column("surgery.date"))
+            surgery = self._day_numbers("surgery.date")
             absent = plain & (surgery < 0)
             part.truth[absent] = UNKNOWN
             _fill(part.missing, absent, ("surgery.date",))
@@ -510,11 +510,23 @@ class Evaluator:
 
     # -- checks compared in arrays ------------------------------------------------------------------
 
+    def _day_numbers(self, column: str) -> np.ndarray:
+        """Day numbers of a date column: parsed in bulk where the text is YYYY-MM-DD, otherwise taken
+        from the checked value (so any spelling the record model accepts gives the same day)."""
+        typed = self.table.column(column)
+        if column not in self.table.raw:
+            return _ordinals(typed)
+        parsed = pd.to_datetime(self.table.raw[column], format="%Y-%m-%d", errors="coerce").to_numpy()
+        days = parsed.astype("datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        missing = np.isnat(parsed)
+        days[missing] = _ordinals(typed[missing])
+        return days
+
     def _latest_lab(self, test: str, max_age_days: int, part: Part) -> np.ndarray:
         """Rows with a usable result; marks the others as the row path's ``_latest_lab`` does."""
         field = f"labs.{test}"
         value = self.table.column(f"labs.{test}.value")
-        day = _ordinals(self.table.column(f"labs.{test}.date"))
+        day = self._day_numbers(f"labs.{test}.date")
         index = self.index.ordinal
         absent = np.array([v is None for v in value])
         _fill(part.missing, absent, (field,))

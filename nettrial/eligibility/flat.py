@@ -118,7 +118,7 @@ def _typed(raw: pd.Series, path: str, adapter: TypeAdapter | None = None) -> tup
     adapter = adapter or _adapter(path)
     codes, uniques = pd.factorize(raw)
     values, ok = [], []
-    for value in uniques:
+    for value in uniques.tolist():
         if is_blank(value):
             values.append(None)
             ok.append(True)

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from nettrial.eligibility.record import ScreeningRecord
@@ -68,11 +69,20 @@ def is_blank(value: Any) -> bool:
     )
 
 
+def _loads(text: str) -> Any:
+    """orjson (fast) for standard JSON; the standard library for what orjson refuses (NaN, huge
+    integers), so that both give the same values."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def cell_value(column: str, value: Any) -> Any:
     """A flat cell as the record expects it: JSON sections parsed, metastasis sites split."""
     if column in JSON_COLUMNS and isinstance(value, str):
         try:
-            return json.loads(value)
+            return _loads(value)
         except json.JSONDecodeError:
             raise InputError(column, "is not valid JSON") from None
     if column == "pathology.metastasis" and isinstance(value, str):
