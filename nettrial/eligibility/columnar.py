@@ -102,8 +102,10 @@ def _ordinals(days: np.ndarray) -> np.ndarray:
 
 def _map_days(ordinals: np.ndarray, shift: Callable[[dt.date], dt.date]) -> np.ndarray:
     """``shift`` applied to each day number (once per distinct day); -1 stays -1."""
-    distinct = {int(o): shift(dt.date.fromordinal(int(o))).toordinal() for o in pd.unique(ordinals) if o >= 0}
-    return np.fromiter((distinct.get(int(o), -1) for o in ordinals), dtype=np.int64, count=len(ordinals))
+    keys = np.sort(pd.unique(ordinals[ordinals >= 0]))
+    values = np.array([shift(dt.date.fromordinal(int(o))).toordinal() for o in keys] + [-1], dtype=np.int64)
+    where = np.where(ordinals >= 0, np.searchsorted(keys, ordinals), len(keys))
+    return values[where]
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
@@ -408,7 +410,7 @@ class Evaluator:
             and not check.except_where
             and not check.include_index_surgery
         ):
-            self._windowed_events(check, rows, events, reviewed, part)
+            self._windowed_events(check, rows, events, part)
         for row in np.flatnonzero(rows):
             record = _Light(
                 history=_Light(events=events[row], reviewed=bool(reviewed[row])),
@@ -425,7 +427,7 @@ class Evaluator:
         return part
 
     def _windowed_events(
-        self, check: model.History, rows: np.ndarray, events: np.ndarray, reviewed: np.ndarray, part: Part
+        self, check: model.History, rows: np.ndarray, events: np.ndarray, part: Part
     ) -> None:
         """Settle rows whose events all have dates: MET if one is inside the window, else NOT_MET
         (history reviewed); ``rows`` keeps only the rows left for the row path."""
@@ -445,8 +447,7 @@ class Evaluator:
         np.maximum.at(
             ends, owners[days >= 0], _map_days(days[days >= 0], lambda d: checks._window_end(d, check))
         )
-        is_reviewed = np.array([bool(v) for v in reviewed], dtype=bool)
-        settled = rows & ~undated & (inside | is_reviewed)
+        settled = rows & ~undated & (inside | self._reviewed)
         part.truth[settled] = np.where(inside[settled], MET, NOT_MET)
         part.provisional[settled] = self.index.provisional[settled]
         dated = settled & (ends >= 0)
@@ -460,7 +461,7 @@ class Evaluator:
         relevant = np.array([bool(k & set(check.kinds)) for k in sets], dtype=bool)[kinds]
         part = self._history_rows(check, relevant)
         plain = ~relevant
-        reviewed = np.array([bool(v) for v in self.table.column("history.reviewed")], dtype=bool)
+        reviewed = self._reviewed
         timed = check.within is not None
         truth = np.full(self.n, NOT_MET, dtype=np.int8)
         missing = _no_missing(self.n)
@@ -502,11 +503,20 @@ class Evaluator:
         return part
 
     @cached_property
+    def _reviewed(self) -> np.ndarray:
+        return np.array([bool(v) for v in self.table.column("history.reviewed")], dtype=bool)
+
+    @cached_property
     def _event_kinds(self) -> tuple[np.ndarray, list[frozenset[str]]]:
         """Per row, a code for the set of history event kinds it records (read once for all checks)."""
-        sets = [frozenset(e.kind for e in v or ()) for v in self.table.column("history.events")]
-        codes, uniques = pd.factorize(pd.Series(sets, dtype=object))
-        return codes, list(uniques)
+        if "history.events" not in self.table.raw:
+            return np.zeros(self.n, dtype=np.int64), [frozenset()]
+        # one set per distinct cell text (the events follow from the text)
+        codes = pd.factorize(self.table.raw["history.events"])[0]
+        events = self.table.column("history.events")
+        sets = [frozenset(e.kind for e in events[row] or ()) for row in first_positions(codes)]
+        kinds = pd.factorize(pd.Series(sets, dtype=object))
+        return kinds[0][codes], list(kinds[1])
 
     # -- checks compared in arrays ------------------------------------------------------------------
 
