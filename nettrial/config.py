@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     default_edition: Literal["8", "9"] = "9"
     # Rows per chunk when a batch file is staged; bounds memory on registry-size files.
     batch_chunk_rows: int = 250_000
+    # Rows per block when flat files are prescreened: bounds memory and paces the progress bar.
+    prescreen_block_rows: int = 50_000
 
 
 @lru_cache(maxsize=1)

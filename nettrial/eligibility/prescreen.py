@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from nettrial.config import get_settings
 from nettrial.eligibility.columnar import Evaluator
 from nettrial.eligibility.evaluate import evaluate
 from nettrial.eligibility.flat import read_flat, supported
@@ -130,13 +131,14 @@ def prescreen_table(
     protocol: Protocol,
     first_dose: dt.date | dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    block_rows: int | None = None,
 ) -> pd.DataFrame:
     """One result row per record. Flat files go column by column (``columnar.py``), with the row
     path for the rows it leaves; json lines go record by record."""
     if source.suffix.lower() in (".csv", ".parquet"):
         frame = read_flat_table(source)
         if supported(list(frame.columns)):
-            return _prescreen_columnar(frame, protocol, first_dose, progress)
+            return _prescreen_columnar(frame, protocol, first_dose, progress, block_rows)
     rows = []
     for number, load in read_records(source):
         row = _row_path(load, protocol, first_dose)
@@ -147,14 +149,32 @@ def prescreen_table(
     return _as_table(rows, protocol)
 
 
-def prescreen_rows(source: Path, protocol: Protocol, first_dose: Any = None) -> list[dict[str, Any]]:
-    return prescreen_table(source, protocol, first_dose).to_dict("records")
+def prescreen_rows(
+    source: Path, protocol: Protocol, first_dose: Any = None, block_rows: int | None = None
+) -> list[dict[str, Any]]:
+    return prescreen_table(source, protocol, first_dose, block_rows=block_rows).to_dict("records")
 
 
 def _prescreen_columnar(
-    frame: pd.DataFrame, protocol: Protocol, first_dose: Any, progress: Callable[[int], None] | None
+    frame: pd.DataFrame,
+    protocol: Protocol,
+    first_dose: Any,
+    progress: Callable[[int], None] | None,
+    block_rows: int | None = None,
 ) -> pd.DataFrame:
-    numbers = np.arange(1, len(frame) + 1)
+    """Block by block (bounded memory, a progress bar that moves), each block column by column."""
+    size = block_rows or get_settings().prescreen_block_rows
+    blocks = []
+    for start in range(0, len(frame), size):
+        block = frame.iloc[start : start + size].reset_index(drop=True)
+        blocks.append(_columnar_block(block, start, protocol, first_dose))
+        if progress:
+            progress(len(block))
+    return pd.concat(blocks, ignore_index=True) if blocks else _as_table([], protocol)
+
+
+def _columnar_block(frame: pd.DataFrame, offset: int, protocol: Protocol, first_dose: Any) -> pd.DataFrame:
+    numbers = np.arange(offset + 1, offset + len(frame) + 1)
     table = read_flat(frame)
     valid = table.valid
     evaluator = Evaluator(table.rows(valid), protocol, first_dose)
@@ -163,12 +183,10 @@ def _prescreen_columnar(
     left = np.setdiff1d(numbers, done["record"].to_numpy())
     rows = []
     for number in left:
-        cells = frame.iloc[number - 1].to_dict()
+        cells = frame.iloc[number - 1 - offset].to_dict()
         row = _row_path(lambda cells=cells: record_from_row(cells), protocol, first_dose)
         row["record"] = int(number)
         rows.append(row)
-    if progress:
-        progress(len(frame))
     combined = pd.concat([done, _as_table(rows, protocol)], ignore_index=True) if rows else done
     return combined.sort_values("record", kind="stable").reset_index(drop=True)
 

@@ -37,7 +37,7 @@ def test_columnar_equals_row_path(tmp_path: Path, seed: int, monkeypatch: pytest
     left_to_row_path = []
     original = prescreen._row_path
     monkeypatch.setattr(prescreen, "_row_path", lambda *a: left_to_row_path.append(1) or original(*a))
-    got = prescreen_rows(source, PROTOCOL)
+    got = prescreen_rows(source, PROTOCOL, block_rows=250)  # several blocks: numbering across them
     # the columnar path did the work: only refused records went record by record
     assert supported(list(frame.columns))
     assert 0 < len(left_to_row_path) <= sum(r["decision"] == "ERROR" for r in got) + 0.05 * len(rows)
