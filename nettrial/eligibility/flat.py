@@ -54,7 +54,7 @@ class FlatTable:
         return np.full(len(self.raw), None, dtype=object)
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def submodel_of(annotation: Any) -> type[BaseModel] | None:
     """The sub-model a field holds (``Model`` or ``Model | None``), not a list or dict of models."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -79,7 +79,7 @@ def _field(path: str) -> tuple[type[BaseModel], str] | None:
     parts = path.split(".")
     for part in parts[:-1]:
         info = model.model_fields.get(part)
-        inner = _model_of(info.annotation) if info else None
+        inner = submodel_of(info.annotation) if info else None
         if inner is None:
             return None
         model = inner
@@ -104,7 +104,7 @@ def _column_supported(column: str) -> bool:
         return True
     found = _field(column)
     # A whole sub-model in one cell is left to the row path.
-    return found is not None and _model_of(found[0].model_fields[found[1]].annotation) is None
+    return found is not None and submodel_of(found[0].model_fields[found[1]].annotation) is None
 
 
 def supported(columns: list[str]) -> bool:
@@ -262,7 +262,7 @@ def _check_required(frame: pd.DataFrame, table: FlatTable) -> None:
     prefixes = {c.rsplit(".", 1)[0] for c in frame.columns if "." in c and not c.startswith("labs.")}
     for prefix in prefixes:
         found = _field(prefix)
-        model = _model_of(found[0].model_fields[found[1]].annotation) if found else ScreeningRecord
+        model = submodel_of(found[0].model_fields[found[1]].annotation) if found else ScreeningRecord
         if model is None:
             continue
         columns = [

@@ -67,7 +67,7 @@ def _missing(field: str) -> str:
 
 
 @cache
-def _thresholds(field: str) -> np.ndarray:
+def thresholds(field: str) -> np.ndarray:
     """Every value a rule or a plausibility limit compares ``field`` with, across all tables."""
     values: set[float] = set()
     for site in sites():
@@ -88,7 +88,7 @@ def _numeric_keys(values: np.ndarray, field: str) -> list[object]:
     """
     text = pd.Series(values, dtype=object).str.strip()
     number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    cuts = _thresholds(field)
+    cuts = thresholds(field)
     bins = np.searchsorted(cuts, number, "left") + np.searchsorted(cuts, number, "right")
     spec = input_specs()[field]
     ok = np.isfinite(number) & (number >= cuts[0]) & (number <= cuts[-1])
