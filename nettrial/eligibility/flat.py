@@ -142,6 +142,18 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, An
     return codes, [(a[i], b[i]) for i in first_positions(codes)]
 
 
+def _per_pair(a: np.ndarray, b: np.ndarray, convert: Any, refused: Any) -> np.ndarray:
+    """``convert(a, b)`` once per distinct pair (None where either is None, ``refused`` on error)."""
+    codes, pairs = _pairs(a, b)
+    results = []
+    for x, y in pairs:
+        try:
+            results.append(None if x is None or y is None else convert(x, y))
+        except (InputError, KeyError):
+            results.append(refused)
+    return objects([*results, None])[codes]
+
+
 def first_positions(codes: np.ndarray) -> np.ndarray:
     """Where each code first appears, for codes numbered 0, 1, ... in order of first appearance."""
     seen = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
@@ -218,32 +230,11 @@ def _check_lab(frame: pd.DataFrame, table: FlatTable, test: str) -> None:
     # canonical value and ULN per distinct (value, unit) pair, as the record model computes them
     canonical = np.full(len(frame), None, dtype=object)
     uln_canonical = np.full(len(frame), None, dtype=object)
-    codes, pairs = _pairs(typed["value"], typed["unit"])
-    converted = []
-    for value, reported_unit in pairs:
-        try:
-            converted.append(
-                None
-                if value is None or reported_unit is None
-                else to_canonical(test, value, reported_unit).value
-            )
-        except InputError:
-            converted.append(False)
-    converted = objects([*converted, None])[codes]
+    converted = _per_pair(typed["value"], typed["unit"], lambda v, u: to_canonical(test, v, u).value, False)
     table.valid &= ~(given & (converted == False))  # noqa: E712  (False marks a refused pair)
     canonical[given] = converted[given]
-    codes, pairs = _pairs(typed["uln"], typed["unit"])
-    limits = []
-    for uln, reported_unit in pairs:
-        try:
-            limits.append(
-                None
-                if uln is None or reported_unit is None
-                else same_unit_limit(test, uln, reported_unit, "")
-            )
-        except (InputError, KeyError):
-            limits.append(None)
-    uln_canonical[given] = objects([*limits, None])[codes][given]
+    limits = _per_pair(typed["uln"], typed["unit"], lambda v, u: same_unit_limit(test, v, u, ""), None)
+    uln_canonical[given] = limits[given]
     table.canonical[test] = canonical
     table.uln_canonical[test] = uln_canonical
 
