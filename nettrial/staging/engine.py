@@ -101,9 +101,10 @@ def stage(
     """Stage one tumour.
 
     Give each of T, N and M either as a category (``t="T2"``) or through ``findings``, not both.
-    A category that cannot be decided from the data given is TX/NX (M: unknown), never the best
-    case. ``tumour_type`` (net/nec/minen), ``differentiation`` (well/poor) or an ICD-O-3
-    ``histology`` code put NEC and MiNEN outside the NET chapters (staging.md decision 7).
+    A category the data cannot decide is written as the categories still possible (``T1/T2``)
+    or TX/NX, never the best case; the stage group is known only when every possibility agrees.
+    ``tumour_type`` (net/nec/minen), ``differentiation`` (well/poor) or an ICD-O-3 ``histology``
+    code put NEC and MiNEN outside the NET chapters (staging.md decision 7).
     ``explain=False`` leaves the trace empty (batch use); every other field is the same.
     """
     key = resolve_site(site)
