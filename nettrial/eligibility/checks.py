@@ -394,10 +394,6 @@ def blood_pressure(check: model.BloodPressure, ctx: Context) -> Outcome:
     return Outcome(Truth.NOT_MET, tuple(evidence))
 
 
-def tumour(check: model.Tumour, ctx: Context) -> Outcome:
-    return tumour_outcome(check, ctx)
-
-
 CHECKS: dict[type, Callable[..., Outcome]] = {
     model.Equals: equals,
     model.Present: present,
@@ -409,5 +405,5 @@ CHECKS: dict[type, Callable[..., Outcome]] = {
     model.PregnancyTest: pregnancy_test,
     model.History: history,
     model.BloodPressure: blood_pressure,
-    model.Tumour: tumour,
+    model.Tumour: tumour_outcome,
 }

@@ -57,7 +57,10 @@ def random_record(rng: random.Random, number: int) -> dict[str, Any]:
         "identity": {
             "patient_id": f"R{number:05d}",
             "date_of_birth": (
-                screening - dt.timedelta(days=rng.choice([17 * 365, 18 * 366, 50 * 365, 80 * 365, 81 * 366]))
+                screening
+                - dt.timedelta(
+                    days=rng.choice([17 * 365, 18 * 366, 50 * 365, 68 * 365 + 40, 80 * 365, 81 * 366])
+                )
             ).isoformat(),
             "sex": sex,
             "weight": rng.choice([{"value": 60, "unit": "kg"}, {"value": 150, "unit": "lb"}, None]),
