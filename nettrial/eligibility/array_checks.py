@@ -33,9 +33,9 @@ from nettrial.eligibility.arrays import (
 from nettrial.eligibility.context import Context, whole_years
 from nettrial.eligibility.flat import FlatTable, first_positions
 from nettrial.eligibility.record import HistoryEvent
-from nettrial.eligibility.units import to_canonical
 from nettrial.eligibility.verdicts import Truth
 from nettrial.protocol import model
+from nettrial.units import to_canonical
 
 
 class _Light:

@@ -15,9 +15,9 @@ from typing import Any
 from nettrial.eligibility.context import Context, add_months, whole_years
 from nettrial.eligibility.record import HistoryEvent
 from nettrial.eligibility.tumour import tumour_outcome
-from nettrial.eligibility.units import same_unit_limit, to_canonical
 from nettrial.eligibility.verdicts import Evidence, Outcome, Truth, any_of, from_bool
 from nettrial.protocol import model
+from nettrial.units import same_unit_limit, to_canonical
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,

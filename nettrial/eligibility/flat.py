@@ -21,8 +21,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from nettrial.eligibility.io import JSON_COLUMNS, cell_value, is_blank
 from nettrial.eligibility.record import ScreeningRecord, Weight
-from nettrial.eligibility.units import lab_tests, same_unit_limit, to_canonical
 from nettrial.exceptions import InputError
+from nettrial.units import lab_tests, same_unit_limit, to_canonical
 
 LAB_FIELDS = ("value", "unit", "lln", "uln", "date")
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nettrial.eligibility.units import lab_tests, to_canonical
+from nettrial.units import lab_tests, to_canonical
 
 SCHEMA_VERSION = "1.0"
 

@@ -231,6 +231,94 @@ for _group in (AllOf, AnyOf, AtLeast, IfThen):
     _group.model_rebuild()
 
 
+# --- schedule of assessments -------------------------------------------------------------------
+
+
+class ScreeningWindow(_Model):
+    """Screening days relative to the first dose (C1D1): day -28 is 28 days before it."""
+
+    from_day: int
+    to_day: int
+
+    @model_validator(mode="after")
+    def _before_first_dose(self) -> ScreeningWindow:
+        if not self.from_day <= self.to_day < 0:
+            raise ValueError("screening needs from_day <= to_day < 0 (days before the first dose)")
+        return self
+
+
+class ScheduledVisit(_Model):
+    """An on-treatment visit on ``day`` of ``cycle``, within ``window_days`` either side."""
+
+    id: str
+    cycle: int = Field(ge=1)
+    day: int = Field(ge=1)
+    window_days: int = Field(ge=0)
+
+
+class EndOfTreatment(_Model):
+    """The end-of-treatment visit, ``days_after_last_dose`` after the last dose."""
+
+    days_after_last_dose: int = Field(ge=0)
+    window_days: int = Field(ge=0)
+
+
+class ImagingPhase(_Model):
+    """Imaging every ``every_months`` calendar months after the first dose, up to ``until_months``.
+
+    A phase starts where the previous one ended (the first at the first dose).
+    """
+
+    every_months: int = Field(gt=0)
+    until_months: int = Field(gt=0)
+    window_days: int = Field(ge=0)
+
+
+# The schedule engine names the visits it adds itself; a treatment visit of the same name would make a
+# recorded visit ambiguous.
+_ENGINE_VISIT_IDS = ("SCREENING", "EOT")
+_ENGINE_VISIT_PREFIX = "IMG-"
+
+
+class Schedule(_Model):
+    """The schedule of assessments: screening, visits by cycle and day, end of treatment, imaging."""
+
+    source: str
+    screening: ScreeningWindow
+    visits: list[ScheduledVisit] = Field(min_length=1)
+    end_of_treatment: EndOfTreatment
+    imaging: list[ImagingPhase]
+    interruptions_shift_cycles: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Schedule:
+        ids = [v.id for v in self.visits]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"visit ids must be unique: {', '.join(repeated)} repeated")
+        taken = [i for i in ids if i in _ENGINE_VISIT_IDS or i.startswith(_ENGINE_VISIT_PREFIX)]
+        if taken:
+            raise ValueError(
+                f"visit ids {', '.join(taken)} are names of screening, end-of-treatment or imaging visits"
+            )
+        start = 0
+        for number, phase in enumerate(self.imaging):
+            if phase.until_months <= start:
+                raise ValueError(
+                    f"imaging phase {number} ends at month {phase.until_months}, "
+                    f"not after the previous phase (month {start}): order phases by until_months"
+                )
+            # Otherwise the phase's last scan would fall short of its end and where the next phase
+            # starts counting would be unclear.
+            if (phase.until_months - start) % phase.every_months:
+                raise ValueError(
+                    f"imaging phase {number}: months {start} to {phase.until_months} are not a whole "
+                    f"number of {phase.every_months}-month intervals"
+                )
+            start = phase.until_months
+        return self
+
+
 # --- protocol ------------------------------------------------------------------------------------
 
 
@@ -343,7 +431,7 @@ class DoseLevels(_Model):
 
 
 class Protocol(_Model):
-    """A whole protocol file. Free-form sections (dose modification, schedule, endpoints) are
+    """A whole protocol file. Free-form sections (dose modification, endpoints) are
     validated by the engines that run them."""
 
     format_version: Literal["1.0"]
@@ -353,7 +441,7 @@ class Protocol(_Model):
     treatment: Treatment
     dose_levels: DoseLevels
     dose_modification: dict[str, Any]
-    schedule: dict[str, Any]
+    schedule: Schedule
     endpoints: dict[str, Any]
     eligibility: Eligibility
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nettrial.eligibility.units import normalise_unit, same_unit_limit, to_canonical
 from nettrial.exceptions import ImplausibleValueError, InputError
+from nettrial.units import normalise_unit, same_unit_limit, to_canonical
 
 
 @pytest.mark.parametrize("spelling", ["10^9/L", "x10^9/L", "×10⁹/L", "10*9/l", "10e9/L", " 10^9/L "])

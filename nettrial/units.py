@@ -23,7 +23,7 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 
 @cache
 def lab_tests() -> dict[str, dict[str, Any]]:
-    path = resources.files("nettrial.eligibility") / "data" / "labs.yaml"
+    path = resources.files("nettrial") / "data" / "labs.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -112,3 +112,12 @@ def same_unit_limit(test: str, limit: Any, unit: str, field: str) -> float:
     if number <= 0:
         raise InputError(field, f"{limit!r} must be greater than 0")
     return round(number * _unit_index(test)[normalise_unit(unit)][1], 9)
+
+
+def unit_factor(test: str, unit: Any, field: str) -> float:
+    """How many canonical units one ``unit`` is (``umol/L`` of creatinine: 1/88.4 mg/dL)."""
+    spec = test_spec(test, field)
+    found = _unit_index(test).get(normalise_unit(unit)) if unit is not None else None
+    if found is None:
+        raise InputError(field, f"unknown unit {unit!r} for {spec['name']}", allowed=spec["units"])
+    return found[1]
