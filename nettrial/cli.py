@@ -210,6 +210,148 @@ def prescreen_command(records: Path, out: Path, first_dose: str | None, source: 
     click.echo(attrition.to_string(index=False))
 
 
+# --- safety ------------------------------------------------------------------------------------
+
+
+def _pairs(items: tuple[str, ...] | str | None, field: str) -> dict[str, str]:
+    """``k=v`` pairs from repeated options or one comma-separated option."""
+    if not items:
+        return {}
+    parts = items.split(",") if isinstance(items, str) else [p for item in items for p in item.split(",")]
+    pairs = {}
+    for part in filter(None, (p.strip() for p in parts)):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InputError(field, f"{part!r} is not name=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _date(text: str | None, field: str):
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(field, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+@main.command("ctcae")
+@click.option("--term", required=True, help='CTCAE term, e.g. "Alanine aminotransferase increased".')
+@click.option("--value", help="Reported value (blood pressure as systolic/diastolic, dipstick as 2+).")
+@click.option("--unit", help="Unit of the value, and of --lln, --uln and --baseline.")
+@click.option("--lln", help="Lower limit of normal, in the value's unit.")
+@click.option("--uln", help="Upper limit of normal, in the value's unit.")
+@click.option("--baseline", help="Baseline value, in the value's unit.")
+@click.option("--answer", "answers", multiple=True, help="Structured answer name=value (repeatable).")
+@click.option("--ctcae-version", "version", default="5.0", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@reports_errors
+def ctcae_command(term, value, unit, lln, uln, baseline, answers, version, as_json) -> None:
+    """CTCAE grade of a lab value, vital sign or clinical event, with the rule that decided it."""
+    from nettrial.safety.ctcae import grade
+
+    result = grade(
+        term,
+        value,
+        unit,
+        lln=lln,
+        uln=uln,
+        baseline=baseline,
+        answers=_pairs(answers, "answer"),
+        version=version,
+    )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.explain())
+
+
+@main.command("dose")
+@click.option("--level", type=int, required=True, help="Current dose level (0, -1, ...).")
+@click.option("--term", required=True, help="CTCAE term of the adverse event.")
+@click.option("--grade", "grade_", type=int, required=True, help="CTCAE grade of the event.")
+@click.option("--measure", "measures", multiple=True, help="Measure name=value, e.g. x_uln=2.5 (repeatable).")
+@click.option("--days-interrupted", type=int, help="For an interruption under way: days since it began.")
+@click.option("--current-grade", type=int, help="For an interruption under way: the event's grade now.")
+@click.option("--current-measure", "current", multiple=True, help="Measure name=value now (repeatable).")
+@click.option("--protocol", "source", default="nct07279532", show_default=True, help="Built-in name or file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@reports_errors
+def dose_command(
+    level, term, grade_, measures, days_interrupted, current_grade, current, source, as_json
+) -> None:
+    """The protocol's dose-modification recommendation for an adverse event."""
+    from nettrial.protocol.load import load_protocol
+    from nettrial.safety.dosing import Interruption, recommend
+
+    interruption = None
+    if (days_interrupted is None) != (current_grade is None):
+        raise InputError("current_grade", "give --days-interrupted and --current-grade together")
+    if days_interrupted is not None:
+        interruption = Interruption(days_interrupted, current_grade, _pairs(current, "current_measure"))
+    result = recommend(
+        load_protocol(source),
+        level=level,
+        term=term,
+        grade=grade_,
+        measures=_pairs(measures, "measure"),
+        interruption=interruption,
+    )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.explain())
+
+
+@main.command("schedule")
+@click.option("--first-dose", required=True, help="Date of the first dose (C1D1), YYYY-MM-DD.")
+@click.option("--last-dose", help="Date of the last dose, when treatment has ended.")
+@click.option("--done", help="Visits done, ID=YYYY-MM-DD,... (e.g. C1D1=2026-03-02).")
+@click.option("--missed", help="Visits recorded as not done, ID,...")
+@click.option(
+    "--interruption", "interruptions", multiple=True, help="Dose interruption START:END (repeatable)."
+)
+@click.option("--today", help="Date the statuses are given for (default: today).")
+@click.option("--protocol", "source", default="nct07279532", show_default=True, help="Built-in name or file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full schedule as JSON.")
+@reports_errors
+def schedule_command(first_dose, last_dose, done, missed, interruptions, today, source, as_json) -> None:
+    """Every protocol visit with its window and status."""
+    from dataclasses import asdict
+    from datetime import date
+
+    from nettrial.protocol.load import load_protocol
+    from nettrial.safety.schedule import plan_visits, visit_statuses
+
+    periods = []
+    for i, text in enumerate(interruptions):
+        start, sep, end = text.partition(":")
+        if not sep:
+            raise InputError(f"interruption[{i}]", f"{text!r} is not START:END")
+        periods.append((_date(start, f"interruption[{i}].start"), _date(end, f"interruption[{i}].end")))
+    visits = plan_visits(
+        load_protocol(source),
+        _date(first_dose, "first_dose"),
+        last_dose=_date(last_dose, "last_dose"),
+        interruptions=periods,
+    )
+    recorded = {k: _date(v, f"done.{k}") for k, v in _pairs(done, "done").items()}
+    missed_ids = [m.strip() for m in (missed or "").split(",") if m.strip()]
+    statuses = visit_statuses(
+        visits, today=_date(today, "today") or date.today(), done=recorded, missed=missed_ids
+    )
+    if as_json:
+        emit_json([asdict(s) for s in statuses])
+        return
+    click.echo(f"{'visit':<10} {'target':<10} {'window':<23} {'status':<8} detail")
+    for s in statuses:
+        v = s.visit
+        click.echo(f"{v.id:<10} {v.target} {v.earliest} - {v.latest} {s.status:<8} {s.reason}")
+
+
 @main.command("demo")
 def demo_command() -> None:
     """Show the staging engine on a few worked cases (the service replaces this later)."""

@@ -14,8 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from nettrial._yaml import load_yaml
 from nettrial.exceptions import ImplausibleValueError, InputError
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -24,7 +23,7 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 @cache
 def lab_tests() -> dict[str, dict[str, Any]]:
     path = resources.files("nettrial") / "data" / "labs.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 @cache

@@ -130,3 +130,73 @@ def test_demo_runs_the_worked_cases() -> None:
     assert result.exit_code == 0
     assert "pancreas: T2 N1 M0 -> stage III" in result.output
     assert "appendix: T1 NX M0 -> stage I" in result.output
+
+
+# --- safety ------------------------------------------------------------------------------------
+
+
+def test_ctcae_grades_a_lab_value() -> None:
+    args = ("ctcae", "--term", "Alanine aminotransferase increased", "--value", "130", "--unit", "U/L")
+    result = run(*args, "--uln", "40", "--baseline", "35")
+    assert result.exit_code == 0, result.output
+    assert "grade 2" in result.output
+    assert "> 3.0 x ULN" in result.output
+    data = json.loads(run(*args, "--uln", "40", "--json").output)
+    assert (data["grade"], data["version"], data["needs_review"]) == (2, "5.0", False)
+
+
+def test_ctcae_answers_grade_a_clinical_term() -> None:
+    result = run("ctcae", "--term", "Diarrhea", "--answer", "stools_over_baseline=7", "--json")
+    assert json.loads(result.output)["grade"] == 3
+
+
+def test_dose_recommendation_names_the_rule() -> None:
+    result = run("dose", "--level", "0", "--term", "Hypertension", "--grade", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["action"], data["rule"]) == ("interrupt", "hypertension-grade-3")
+    late = run("dose", "--level", "0", "--term", "Hypertension", "--grade", "3")
+    assert "INTERRUPT" in late.output
+    after = ("--days-interrupted", "29", "--current-grade", "1", "--json")
+    assert (
+        json.loads(run("dose", "--level", "0", "--term", "Hypertension", "--grade", "3", *after).output)[
+            "action"
+        ]
+        == "discontinue"
+    )
+
+
+def test_schedule_lists_visits_with_status() -> None:
+    args = ("schedule", "--first-dose", "2026-03-02", "--done", "C1D1=2026-03-02", "--today", "2026-03-20")
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    statuses = {row["visit"]["id"]: row["status"] for row in json.loads(result.output)}
+    assert statuses["C1D1"] == "done"
+    assert statuses["C1D15"] == "overdue"  # window 13-19 March closed
+    assert statuses["C2D1"] == "upcoming"
+    assert statuses["IMG-M60"] == "upcoming"
+    assert "C1D15" in run(*args).output
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("ctcae", "--term", "ALT raised", "--value", "1", "--unit", "U/L"), "term"),
+        (("ctcae", "--term", "Anemia", "--value", "9", "--unit", "mg", "--lln", "12"), "value.unit"),
+        (("ctcae", "--term", "Alanine aminotransferase increased", "--value", "130", "--unit", "U/L"), "uln"),
+        (("ctcae", "--term", "Diarrhea", "--answer", "stools"), "answer"),
+        (("dose", "--level", "2", "--term", "Hypertension", "--grade", "3"), "level"),
+        (
+            ("dose", "--level", "0", "--term", "Hypertension", "--grade", "3", "--days-interrupted", "3"),
+            "current_grade",
+        ),
+        (("schedule", "--first-dose", "2026-02-30"), "first_dose"),
+        (("schedule", "--first-dose", "2026-03-02", "--done", "C9D1=2026-03-02"), "done.C9D1"),
+        (("schedule", "--first-dose", "2026-03-02", "--interruption", "2026-04-01"), "interruption[0]"),
+    ],
+)
+def test_safety_bad_input_exits_2_naming_the_field(args, field) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {field}:"), result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -11,9 +11,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from nettrial._conditions import all_of, parse_conditions
+from nettrial._yaml import load_yaml
 from nettrial.eligibility.context import Context
 from nettrial.eligibility.tumour import staging_of
 from nettrial.staging.tables import resolve_site
@@ -22,7 +21,7 @@ from nettrial.staging.tables import resolve_site
 @cache
 def _tables() -> dict[str, Any]:
     path = resources.files("nettrial.eligibility") / "data" / "risk_factors.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     for section in (data["high_risk_factors"], data["recurrence_risk_score"]["points"]):
         for item in section:
             item["conditions"] = parse_conditions(item["when"], f"risk_factors.yaml:{item['id']}")

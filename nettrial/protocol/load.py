@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from nettrial._yaml import load_yaml
 from nettrial.exceptions import RuleDataError
 from nettrial.protocol.model import Protocol
 
@@ -59,7 +60,7 @@ def file_path(data: Any, location: tuple[Any, ...]) -> list[Any]:
 def parse_protocol(text: str, where: str) -> Protocol:
     """Validate protocol text; ``where`` names the file in errors."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise RuleDataError(where, f"is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -319,6 +319,47 @@ class Schedule(_Model):
         return self
 
 
+# --- dose modification -----------------------------------------------------------------------------
+
+
+class DoseRule(_Model):
+    """One dose-modification rule: when its conditions hold for an event, the action applies.
+
+    ``when`` maps a fact (``term``, ``term_group``, ``grade`` or one of the protocol's measures) to a
+    list of allowed values or a comparison such as ``">= 3"``; ``resume_when`` replaces the
+    recovery-to-grade test for events judged by a measure (proteinuria: < 1 g/24 h).
+    """
+
+    id: str
+    when: dict[str, Any] = Field(min_length=1)
+    action: Literal["discontinue", "interrupt_then_reduce"]
+    resume_when: dict[str, Any] | None = None
+    source: str
+
+
+class DoseModification(_Model):
+    """The protocol's dose-modification rules, in order of precedence (first that holds decides)."""
+
+    source: str
+    recovery_to_grade_at_most: int = Field(ge=0, le=4)
+    recovery_window_days: int = Field(gt=0)
+    term_groups: dict[str, list[str]]
+    measures: dict[str, str]
+    rules: list[DoseRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_facts(self) -> DoseModification:
+        facts = {"term", "term_group", "grade", *self.measures}
+        for rule in self.rules:
+            unknown = sorted(set(rule.when) - facts)
+            if unknown:
+                raise ValueError(f"rule {rule.id}: unknown fact(s) {unknown}; allowed: {sorted(facts)}")
+            groups = set(rule.when.get("term_group", [])) - set(self.term_groups)
+            if groups:
+                raise ValueError(f"rule {rule.id}: term group(s) {sorted(groups)} not in term_groups")
+        return self
+
+
 # --- protocol ------------------------------------------------------------------------------------
 
 
@@ -431,8 +472,8 @@ class DoseLevels(_Model):
 
 
 class Protocol(_Model):
-    """A whole protocol file. Free-form sections (dose modification, endpoints) are
-    validated by the engines that run them."""
+    """A whole protocol file. The endpoints section is free-form, validated by the analysis that
+    runs it."""
 
     format_version: Literal["1.0"]
     protocol_version: str
@@ -440,7 +481,7 @@ class Protocol(_Model):
     settings: dict[str, Setting]
     treatment: Treatment
     dose_levels: DoseLevels
-    dose_modification: dict[str, Any]
+    dose_modification: DoseModification
     schedule: Schedule
     endpoints: dict[str, Any]
     eligibility: Eligibility

@@ -17,9 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from nettrial._conditions import Condition, parse_condition, parse_conditions
+from nettrial._yaml import load_yaml
 from nettrial.exceptions import InputError, RuleDataError
 
 _CUT = re.compile(
@@ -147,7 +146,7 @@ def versions() -> tuple[str, ...]:
 
 @cache
 def _grading(version: str) -> dict[str, Any]:
-    return yaml.safe_load((_folder(version) / "grading.yaml").read_text(encoding="utf-8"))
+    return load_yaml((_folder(version) / "grading.yaml").read_text(encoding="utf-8"))
 
 
 @cache
@@ -249,8 +248,10 @@ def find_term(name: str, version: str = "5.0") -> Term:
     if name in table:
         return table[name]
     folded = {key.casefold(): key for key in table}
+    folded |= {alias.casefold(): key for alias, key in _grading(version).get("aliases", {}).items()}
     if str(name).casefold() in folded:
         return table[folded[str(name).casefold()]]
-    close = difflib.get_close_matches(str(name).casefold(), folded, n=3, cutoff=0.4)
-    hint = f"; closest: {', '.join(folded[c] for c in close)}" if close else ""
+    close = difflib.get_close_matches(str(name).casefold(), folded, n=5, cutoff=0.4)
+    names = list(dict.fromkeys(folded[c] for c in close))[:3]
+    hint = f"; closest: {', '.join(names)}" if names else ""
     raise InputError("term", f"unknown CTCAE v{version} term {name!r}{hint}")

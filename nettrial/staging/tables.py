@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from nettrial._conditions import Condition, Truth, all_of, parse_conditions
+from nettrial._yaml import load_yaml
 from nettrial.exceptions import InputError, RuleDataError
 
 DATA = resources.files("nettrial.staging") / "data"
@@ -26,7 +27,7 @@ def read_yaml(relative: str) -> Any:
     """Parse one data file, naming it in any error."""
     path = DATA / relative
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RuleDataError(relative, f"cannot be read: {exc}") from exc
 
