@@ -20,6 +20,18 @@ class Settings(BaseSettings):
     # Rows per block when flat files are prescreened: bounds memory and paces the progress bar.
     prescreen_block_rows: int = 50_000
 
+    # --- study database and service ---
+    # SQLite file in the working directory by default; PostgreSQL in production
+    # (postgresql+psycopg://user@host:5432/db).
+    database_url: str = "sqlite:///nettrial.db"
+    # Protocol the service runs (built-in name or file path).
+    protocol: str = "nct07279532"
+    # Bearer tokens and web sessions expire after this many minutes without renewal.
+    token_minutes: int = 8 * 60
+    # Failed logins before each further attempt is slowed down (doubling delay, capped).
+    login_failures_allowed: int = 5
+    login_delay_cap_seconds: int = 900
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

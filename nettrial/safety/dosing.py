@@ -17,7 +17,7 @@ from typing import Any, Literal
 from nettrial._conditions import all_of, parse_conditions
 from nettrial.exceptions import InputError
 from nettrial.protocol.model import DoseLevel, DoseRule, Protocol
-from nettrial.safety.terms import find_term
+from nettrial.safety.terms import Term, find_term
 
 Action = Literal["continue", "interrupt", "resume", "discontinue"]
 
@@ -92,10 +92,22 @@ def _missing(rule: DoseRule, facts: Mapping[str, Any]) -> list[str]:
     return [name for name in rule.when if facts.get(name) is None]
 
 
-def _check_grade(value: int, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 5:
-        raise InputError(field, f"{value!r} is not a CTCAE grade", allowed=("0", "1", "2", "3", "4", "5"))
-    return value
+def _check_grade(value: int, field: str, term: Term, *, event: bool = True) -> None:
+    """An event's grade must be one CTCAE defines for the term; a current grade may also be 0."""
+    defined = sorted({*term.texts, term.minimum_grade} - {0}) or [1, 2, 3, 4, 5]
+    allowed = ([0] if not event else []) + [g for g in defined if g >= term.minimum_grade]
+    if isinstance(value, bool) or value not in allowed:
+        raise InputError(
+            field, f"{value!r} is not a CTCAE grade of {term.name}", allowed=[str(g) for g in allowed]
+        )
+
+
+def _check_interruption(protocol: Protocol, interruption: Interruption, term: Term) -> None:
+    days = interruption.days_since_start
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        raise InputError("days_since_start", f"{days!r} must be a whole number of days, 0 or more")
+    _check_grade(interruption.current_grade, "current_grade", term, event=False)
+    _facts(protocol, term.name, interruption.current_grade, interruption.current_measures)
 
 
 def recommend(
@@ -117,8 +129,10 @@ def recommend(
     """
     current = _level(protocol, level)
     spec = find_term(term)
-    _check_grade(grade, "grade")
+    _check_grade(grade, "grade", spec)
     facts = _facts(protocol, spec.name, grade, measures or {})
+    if interruption is not None:
+        _check_interruption(protocol, interruption, spec)
     rules = protocol.dose_modification
     unresolved: list[str] = []
     decided: DoseRule | None = None
@@ -169,9 +183,6 @@ def _after_interruption(
 ) -> DoseRecommendation:
     rules = protocol.dose_modification
     days, window = interruption.days_since_start, rules.recovery_window_days
-    if not isinstance(days, int) or days < 0:
-        raise InputError("days_since_start", f"{days!r} must be a whole number of days, 0 or more")
-    _check_grade(interruption.current_grade, "current_grade")
     if rule.resume_when:
         now = _facts(protocol, "", interruption.current_grade, interruption.current_measures)
         recovered = all_of(parse_conditions(rule.resume_when, f"{rule.id}.resume_when"), now)
@@ -253,7 +264,8 @@ def dose_intensity(protocol: Protocol, first_dose: date, periods: Sequence[Dosin
     total_days = treatment.cycles * treatment.cycle_days
     planned = start_level.dose_mg * _on_days(start_level, first_dose, first_dose, total_days)
     cumulative, dosing_days, missed, previous_end = 0.0, 0, 0, None
-    for i, period in enumerate(sorted(periods, key=lambda p: p.start)):
+    # Sorted by start, but errors name each period by its place in the log as given.
+    for i, period in sorted(enumerate(periods), key=lambda item: item[1].start):
         where = f"periods[{i}]"
         level = _level(protocol, period.level)
         if period.end < period.start:
