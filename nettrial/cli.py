@@ -35,6 +35,14 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _show(result: Any, as_json: bool) -> None:
+    """A result that explains itself: its ``explain()`` text, or its ``to_dict()`` as JSON."""
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.explain())
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -263,10 +271,7 @@ def ctcae_command(term, value, unit, lln, uln, baseline, answers, version, as_js
         answers=_pairs(answers, "answer"),
         version=version,
     )
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        click.echo(result.explain())
+    _show(result, as_json)
 
 
 @main.command("dose")
@@ -300,10 +305,7 @@ def dose_command(
         measures=_pairs(measures, "measure"),
         interruption=interruption,
     )
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        click.echo(result.explain())
+    _show(result, as_json)
 
 
 @main.command("schedule")
