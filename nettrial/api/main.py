@@ -1,0 +1,117 @@
+"""The study service: ``build_app`` wires the database, the protocol, the routers and the one error handler.
+
+Errors are JSON a coordinator can act on: ``{"error": {"status", "code", "field", "message",
+"allowed"}}``, with the field path of the input that was refused. Nothing is written when a request
+fails: each write is one transaction, rolled back on any error. Request bodies and personal data are
+never logged; the log line of a failure names the route and the error type only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from nettrial import __version__
+from nettrial.exceptions import (
+    AuthenticationError,
+    ConflictError,
+    InputError,
+    NettrialError,
+    NotFoundError,
+    PermissionDeniedError,
+    TooManyAttemptsError,
+)
+from nettrial.protocol.load import load_protocol
+from nettrial.protocol.model import Protocol
+from nettrial.store.db import Database, database
+
+log = logging.getLogger("nettrial.api")
+API = "/api/v1"
+
+
+def _error(
+    status: int, code: str, message: str, field: str | None = None, allowed: Any = None, **headers: str
+):
+    body = {"status": status, "code": code, "field": field, "message": message}
+    if allowed:
+        body["allowed"] = list(allowed) if not isinstance(allowed, str) else [allowed]
+    return JSONResponse({"error": body}, status_code=status, headers=headers or None)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _nettrial_error(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, InputError):
+        return _error(422, "invalid", error.detail, error.field, error.allowed)
+    if isinstance(error, NotFoundError):
+        return _error(404, "not_found", str(error), error.entity)
+    if isinstance(error, ConflictError):
+        return _error(409, "conflict", error.detail, error.field)
+    if isinstance(error, TooManyAttemptsError):
+        return _error(
+            429, "too_many_attempts", str(error), "password", **{"Retry-After": str(error.retry_after)}
+        )
+    if isinstance(error, AuthenticationError):
+        return _error(401, "unauthenticated", str(error), **{"WWW-Authenticate": "Bearer"})
+    if isinstance(error, PermissionDeniedError):
+        return _error(403, "forbidden", str(error))
+    log.error("%s %s failed: %s", request.method, request.url.path, type(error).__name__)
+    return _error(500, "internal", "the service could not complete the request")
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = error.errors()
+    first = problems[0]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more)"
+    return _error(422, "invalid", message, _field_path(tuple(first.get("loc", ()))))
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    # A constraint the store functions did not foresee, or a database that is busy or gone:
+    # the transaction was rolled back, so nothing was half written.
+    log.error("%s %s database error: %s", request.method, request.url.path, type(error).__name__)
+    if isinstance(error, IntegrityError):
+        return _error(409, "conflict", "the change contradicts data already stored; nothing was written")
+    return _error(503, "unavailable", "the database is busy or unavailable; nothing was written, try again")
+
+
+def build_app(db: Database | None = None, protocol: Protocol | None = None) -> FastAPI:
+    """The service on ``db`` (default: the settings' database) running ``protocol``."""
+    from nettrial.api.routes import ROUTERS
+    from nettrial.config import get_settings
+
+    app = FastAPI(
+        title="nettrial",
+        version=__version__,
+        description="Study service for NCT07279532: screening, enrolment, treatment, safety and follow-up.",
+        openapi_url="/openapi.json",
+    )
+    app.state.db = db or database(get_settings().database_url)
+    app.state.protocol = protocol or load_protocol(get_settings().protocol)
+    app.add_exception_handler(NettrialError, _nettrial_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _database_error)
+    app.add_exception_handler(OperationalError, _database_error)
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """Liveness and database reachability."""
+        from sqlalchemy import text
+
+        with app.state.db.session(write=False) as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    for router in ROUTERS:
+        app.include_router(router, prefix=API)
+    return app

@@ -1,0 +1,109 @@
+"""The database connection: one engine per URL, sessions for reading and for writing.
+
+SQLite (the embedded default) runs with foreign keys on, write-ahead logging and full sync, and
+every writing transaction starts with ``BEGIN IMMEDIATE`` so that writers queue instead of failing
+half-way (enrolment and the audit chain rely on it). PostgreSQL (psycopg 3) serialises the writers
+that need it with a transaction-level advisory lock (``lock_writes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from nettrial.config import get_settings
+
+# Any constant identifies the lock; this one spells "NET".
+_WRITE_LOCK = 0x4E4554
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy would pick psycopg2)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling is off, so that BEGIN is ours (SQLAlchemy's recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class Database:
+    """Engines and session factories for one database URL."""
+
+    url: str
+    reader: sessionmaker[Session]
+    writer: sessionmaker[Session]
+
+    @property
+    def engine(self) -> Engine:
+        return self.writer.kw["bind"]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @contextmanager
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        factory = self.writer if write else self.reader
+        with factory() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.reader.kw["bind"].dispose()
+        self.writer.kw["bind"].dispose()
+
+
+def connect(url: str | None = None) -> Database:
+    """A ``Database`` for ``url`` (default: the settings' ``database_url``)."""
+    url = normalise_url(url or get_settings().database_url)
+    if url.startswith("sqlite"):
+        reader, writer = _sqlite_engine(url, immediate=False), _sqlite_engine(url, immediate=True)
+    else:
+        writer = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
+        reader = writer
+    return Database(
+        url,
+        sessionmaker(bind=reader, expire_on_commit=False),
+        sessionmaker(bind=writer, expire_on_commit=False),
+    )
+
+
+@cache
+def database(url: str | None = None) -> Database:
+    """The process-wide ``Database`` for a URL."""
+    return connect(url)
+
+
+def lock_writes(session: Session) -> None:
+    """Serialise this transaction with every other writer that takes the lock (PostgreSQL).
+
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the database's single write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
