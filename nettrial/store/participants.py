@@ -1,0 +1,31 @@
+"""Participants: lookup by id or study id, and where each stands in treatment."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nettrial.exceptions import NotFoundError
+from nettrial.store.models import DosingPeriod, Participant
+
+
+def get_participant(session: Session, participant_id: int | str) -> Participant:
+    """A participant by database id or study id (``NET-001``)."""
+    if isinstance(participant_id, str) and not participant_id.isdigit():
+        found = session.scalar(select(Participant).where(Participant.study_id == participant_id))
+    else:
+        found = session.get(Participant, int(participant_id))
+    if found is None:
+        raise NotFoundError("participant", participant_id)
+    return found
+
+
+def current_dose_level(session: Session, participant: Participant) -> int:
+    """The dose level of the latest dosing period (the starting level 0 before any dosing)."""
+    latest = session.scalar(
+        select(DosingPeriod)
+        .where(DosingPeriod.participant_id == participant.id)
+        .order_by(DosingPeriod.start_date.desc(), DosingPeriod.id.desc())
+        .limit(1)
+    )
+    return 0 if latest is None else latest.dose_level

@@ -1,0 +1,101 @@
+"""Plain functions that build study data for store and API tests (no fixtures, no magic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from nettrial.api.main import build_app
+from nettrial.protocol.load import load_protocol
+from nettrial.store import audit
+from nettrial.store.db import Database
+from nettrial.store.screening import (
+    create_patient,
+    create_site,
+    enrol,
+    evaluate_patient,
+    save_screening_record,
+)
+from nettrial.store.users import ROLES, create_user
+
+PROTOCOL = load_protocol("nct07279532")
+SITE = "ZJU2"
+ELIGIBLE_RECORD = Path(__file__).parent / "eligibility" / "eligible_record.json"
+
+
+def password(role: str) -> str:
+    return f"{role}-test-pw"
+
+
+def seed(db: Database) -> dict[str, int]:
+    """One site and one user per role (username = role); returns user ids by role."""
+    with db.session() as session:
+        audit.acting_as(session, None, "test")
+        create_site(session, code=SITE, name="Second Affiliated Hospital, Zhejiang University")
+        return {
+            role: create_user(
+                session, username=role, password=password(role), role=role, full_name=role.title()
+            ).id
+            for role in ROLES
+        }
+
+
+def eligible_record(**changes: Any) -> dict[str, Any]:
+    """The eligible reference record without its identity (the patient supplies it)."""
+    record = json.loads(ELIGIBLE_RECORD.read_text(encoding="utf-8"))
+    record["identity"] = {"weight": record["identity"]["weight"]}
+    record.update(changes)
+    return record
+
+
+def patient(db: Database, user_id: int, *, name: str = "Test Patient", dob: str = "1965-05-10") -> int:
+    with db.session() as session:
+        audit.acting_as(session, user_id, "test")
+        found = create_patient(
+            session,
+            site_code=SITE,
+            full_name=name,
+            medical_record_number=f"MRN-{name}",
+            date_of_birth=dt.date.fromisoformat(dob),
+            sex="female",
+        )
+        return found.id
+
+
+def eligible_patient(db: Database, user_id: int, **kwargs: Any) -> int:
+    """A patient with a saved eligible record and a current ELIGIBLE evaluation."""
+    patient_id = patient(db, user_id, **kwargs)
+    with db.session() as session:
+        audit.acting_as(session, user_id, "test")
+        from nettrial.store.models import Patient
+
+        found = session.get(Patient, patient_id)
+        save_screening_record(session, patient=found, record=eligible_record(), user_id=user_id)
+        evaluation = evaluate_patient(session, patient=found, protocol=PROTOCOL, user_id=user_id)
+        assert evaluation.decision == "ELIGIBLE", evaluation.result["missing"]
+    return patient_id
+
+
+def enrolled(db: Database, user_id: int, **kwargs: Any) -> int:
+    """An enrolled participant's id."""
+    patient_id = eligible_patient(db, user_id, **kwargs)
+    with db.session() as session:
+        audit.acting_as(session, user_id, "test")
+        from nettrial.store.models import Patient
+
+        return enrol(session, patient=session.get(Patient, patient_id), protocol=PROTOCOL, user_id=user_id).id
+
+
+def client(db: Database) -> TestClient:
+    return TestClient(build_app(db, PROTOCOL))
+
+
+def login(api: TestClient, role: str) -> dict[str, str]:
+    """Authorization header for the seeded user of ``role``."""
+    response = api.post("/api/v1/auth/token", data={"username": role, "password": password(role)})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
