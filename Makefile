@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/nettrial demo
+	$(BIN)/nettrial serve --demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -25,6 +25,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/staging_batch.py
+	$(BIN)/python benchmarks/prescreen.py
+	$(BIN)/python benchmarks/ctcae_grading.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

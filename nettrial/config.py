@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     token_minutes: int = 8 * 60
     # Failed logins before each further attempt is slowed down (doubling delay, capped).
     login_failures_allowed: int = 5
+    # argon2id cost (argon2-cffi defaults, RFC 9106's low-memory choice); tests lower the memory.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
     login_delay_cap_seconds: int = 900
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Cheaper argon2 memory in tests only (still argon2id); set before nettrial reads its settings.
+os.environ.setdefault("NETTRIAL_ARGON2_MEMORY_KIB", "1024")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -39,11 +39,12 @@ def acting_as(session: Session, user_id: int | None, username: str) -> Session:
 
 @contextmanager
 def because(session: Session, reason: str | None) -> Iterator[Session]:
-    """Changes flushed inside this block carry ``reason``."""
+    """Changes made inside this block carry ``reason`` (they are flushed before it ends)."""
     previous = session.info.get(_REASON)
     session.info[_REASON] = reason.strip() if reason and reason.strip() else None
     try:
         yield session
+        session.flush()
     finally:
         session.info[_REASON] = previous
 
@@ -123,7 +124,8 @@ def _write_entries(session: Session, _context: Any) -> None:
     at = utcnow()
     rows = []
     for action, obj, table, key, old, new in changed:
-        identity = inspect(obj).identity
+        # The primary key, not the identity key: new rows get their identity only after the flush.
+        identity = inspect(obj).mapper.primary_key_from_instance(obj)
         masked = (table, key) in MASKED_FIELDS
         rows.append(
             {

@@ -24,7 +24,9 @@ from nettrial.store.db import Database
 from nettrial.store.models import ApiToken, Site, User, utcnow
 
 ROLES = ("admin", "investigator", "coordinator", "monitor", "statistician")
-_HASHER = PasswordHasher()
+_HASHER = PasswordHasher(
+    time_cost=get_settings().argon2_time_cost, memory_cost=get_settings().argon2_memory_kib
+)
 # Verified against when the username is unknown, so that both cases take as long.
 _DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
