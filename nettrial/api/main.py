@@ -13,7 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from nettrial import __version__
@@ -48,7 +49,15 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _nettrial_error(request: Request, error: Exception) -> JSONResponse:
+def _is_page(request: Request) -> bool:
+    return not (request.url.path.startswith(API) or request.url.path in ("/healthz", "/openapi.json"))
+
+
+async def _nettrial_error(request: Request, error: Exception) -> Response:
+    if _is_page(request):
+        from nettrial.web.errors import page_error
+
+        return page_error(request, error)
     if isinstance(error, InputError):
         return _error(422, "invalid", error.detail, error.field, error.allowed)
     if isinstance(error, NotFoundError):
@@ -114,4 +123,9 @@ def build_app(db: Database | None = None, protocol: Protocol | None = None) -> F
 
     for router in ROUTERS:
         app.include_router(router, prefix=API)
+    from nettrial.web.pages import PAGES
+
+    for router in PAGES:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("nettrial.web", "static")]), name="static")
     return app
