@@ -74,10 +74,13 @@ def entry_hash(previous: str, values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()
 
 
-def _changes(session: Session) -> list[tuple[str, Any, str, str | None, Any, Any]]:
+def _changes(
+    session: Session, actions: tuple[str, ...] = ("insert", "update", "delete")
+) -> list[tuple[str, Any, str, str | None, Any, Any]]:
     """(action, object, entity, field, old, new) for every audited change about to be flushed."""
     found = []
-    for action, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
+    pending = {"insert": session.new, "update": session.dirty, "delete": session.deleted}
+    for action, objects in ((a, pending[a]) for a in actions):
         for obj in objects:
             state = inspect(obj)
             table = state.mapper.local_table.name
@@ -104,13 +107,19 @@ def _changes(session: Session) -> list[tuple[str, Any, str, str | None, Any, Any
 
 @event.listens_for(Session, "before_flush")
 def _require_actor_and_reason(session: Session, _context: Any, _instances: Any) -> None:
-    changed = _changes(session)
-    if not changed:
+    audited = [o for o in (*session.new, *session.dirty, *session.deleted) if _audited(o)]
+    if not audited:
         return
     if _ACTOR not in session.info:
         raise RuntimeError("a change without an actor: call audit.acting_as(session, ...) first")
-    if any(action != "insert" for action, *_ in changed) and not session.info.get(_REASON):
+    # Inserts never need a reason; only look at field histories when something else is pending.
+    needs_reason = (session.dirty or session.deleted) and not session.info.get(_REASON)
+    if needs_reason and _changes(session, ("update", "delete")):
         raise InputError("reason", "a reason is required to change or delete data after first entry")
+
+
+def _audited(obj: Any) -> bool:
+    return inspect(obj).mapper.local_table.name not in NOT_AUDITED
 
 
 @event.listens_for(Session, "after_flush")
