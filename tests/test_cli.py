@@ -125,11 +125,15 @@ def test_nec_is_not_staged() -> None:
     assert "NEC" in data["reason"]
 
 
-def test_demo_runs_the_worked_cases() -> None:
-    result = run("demo")
-    assert result.exit_code == 0
-    assert "pancreas: T2 N1 M0 -> stage III" in result.output
-    assert "appendix: T1 NX M0 -> stage I" in result.output
+def test_demo_creates_the_demo_study_and_lists_its_users(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = run("demo", "--database-url", url)
+    assert result.exit_code == 0, result.output
+    assert "35 enrolled (NET-001..NET-035)" in result.output
+    for role in ("admin", "investigator", "coordinator", "monitor", "statistician"):
+        assert f"{role:<13} password {role}-demo" in result.output
+    again = run("demo", "--database-url", url)
+    assert again.exit_code == 2 and "empty database" in again.output
 
 
 # --- safety ------------------------------------------------------------------------------------
