@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nettrial import __version__
 from nettrial.exceptions import (
@@ -85,12 +86,26 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     return _error(422, "invalid", message, _field_path(tuple(first.get("loc", ()))))
 
 
+async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+    """Starlette's own errors (unknown path, wrong method, unreadable body) in the same JSON shape."""
+    if _is_page(request) and error.status_code == 404:
+        from nettrial.exceptions import NotFoundError
+        from nettrial.web.errors import page_error
+
+        return page_error(request, NotFoundError("page", request.url.path))
+    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+    headers = dict(error.headers or {})
+    return _error(error.status_code, codes.get(error.status_code, "http_error"), str(error.detail), **headers)
+
+
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     # A constraint the store functions did not foresee, or a database that is busy or gone:
     # the transaction was rolled back, so nothing was half written.
     log.error("%s %s database error: %s", request.method, request.url.path, type(error).__name__)
     if isinstance(error, IntegrityError):
         return _error(409, "conflict", "the change contradicts data already stored; nothing was written")
+    if isinstance(error, DataError):  # e.g. an id beyond the column's range
+        return _error(422, "invalid", "a value is outside what the database can store; nothing was written")
     return _error(503, "unavailable", "the database is busy or unavailable; nothing was written, try again")
 
 
@@ -111,6 +126,8 @@ def build_app(db: Database | None = None, protocol: Protocol | None = None) -> F
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _database_error)
     app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DataError, _database_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

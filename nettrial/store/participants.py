@@ -11,10 +11,13 @@ from nettrial.store.models import DosingPeriod, Participant
 
 def get_participant(session: Session, participant_id: int | str) -> Participant:
     """A participant by database id or study id (``NET-001``)."""
-    if isinstance(participant_id, str) and not participant_id.isdigit():
+    # isascii: "²" is a digit to str.isdigit but not to int().
+    if isinstance(participant_id, str) and not (participant_id.isascii() and participant_id.isdigit()):
         found = session.scalar(select(Participant).where(Participant.study_id == participant_id))
     else:
-        found = session.get(Participant, int(participant_id))
+        number = int(participant_id)
+        # No row has an id beyond the integer column's range (and the driver would overflow on it).
+        found = session.get(Participant, number) if 0 < number < 2**31 else None
     if found is None:
         raise NotFoundError("participant", participant_id)
     return found

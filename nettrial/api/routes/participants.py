@@ -1,0 +1,199 @@
+"""Participants: the enrolled patients, their schedule of visits, and the visits as they happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from nettrial.api.deps import Actor, ClinicalWriter, DbDep, ProtocolDep, Reader, reading, writing
+from nettrial.api.privacy import patient_view
+from nettrial.store import schedule, treatment, visits
+from nettrial.store.models import Participant, Patient, Visit
+from nettrial.store.participants import get_participant
+
+router = APIRouter(prefix="/participants", tags=["participants"])
+
+
+class ParticipantPublic(BaseModel):
+    id: int
+    study_id: str
+    screening_number: str
+    site_code: str
+    status: str
+    enrolled_at: dt.datetime
+    first_dose_date: dt.date | None
+    current_dose_level: int
+    treatment_state: str
+
+
+class ParticipantDetail(ParticipantPublic):
+    override_reason: str | None
+    patient: dict[str, Any]
+
+
+class VisitCreate(BaseModel):
+    visit_code: str = Field(min_length=1, max_length=20)
+    status: Literal["done", "missed"]
+    visit_date: dt.date | None = Field(None, description="required when done")
+    note: str | None = Field(None, max_length=2000)
+
+
+class VisitUpdate(BaseModel):
+    status: Literal["done", "missed"] | None = None
+    visit_date: dt.date | None = None
+    note: str | None = Field(None, max_length=2000)
+    reason: str = Field(min_length=3, description="why the record is changed (audited)")
+
+
+class VisitPublic(BaseModel):
+    id: int
+    participant_id: int
+    visit_code: str
+    status: str
+    visit_date: dt.date | None
+    note: str | None
+
+
+class ScheduledVisitPublic(BaseModel):
+    visit_code: str
+    kind: str
+    target: dt.date
+    earliest: dt.date
+    latest: dt.date
+    anchor: str
+    rule: str
+    status: str
+    reason: str
+    done_on: dt.date | None
+    in_window: bool | None
+    days_from_target: int | None
+    note: str | None
+
+
+class SchedulePublic(BaseModel):
+    study_id: str
+    today: dt.date
+    first_dose_date: dt.date
+    last_dose_date: dt.date | None
+    interruptions: list[tuple[dt.date, dt.date]]
+    visits: list[ScheduledVisitPublic]
+
+
+def _summary(session: Session, participant: Participant) -> dict[str, Any]:
+    periods = treatment.list_periods(session, participant)
+    return {
+        "id": participant.id,
+        "study_id": participant.study_id,
+        "screening_number": participant.patient.screening_number,
+        "site_code": participant.patient.site.code,
+        "status": participant.status,
+        "enrolled_at": participant.enrolled_at,
+        "first_dose_date": participant.first_dose_date,
+        "current_dose_level": periods[-1].dose_level if periods else 0,
+        "treatment_state": treatment.state(periods),
+    }
+
+
+def _detail(session: Session, participant: Participant, actor: Actor) -> ParticipantDetail:
+    return ParticipantDetail(
+        **_summary(session, participant),
+        override_reason=participant.override_reason,
+        patient=patient_view(participant.patient, actor),
+    )
+
+
+def _visit(visit: Visit) -> VisitPublic:
+    return VisitPublic(
+        id=visit.id,
+        participant_id=visit.participant_id,
+        visit_code=visit.visit_code,
+        status=visit.status,
+        visit_date=visit.visit_date,
+        note=visit.note,
+    )
+
+
+@router.get("", response_model=list[ParticipantPublic])
+def list_participants(db: DbDep, actor: Reader) -> list[ParticipantPublic]:
+    """Every participant, in study-id order, with where each stands in treatment."""
+    with reading(db) as session:
+        found = session.scalars(
+            select(Participant)
+            .options(selectinload(Participant.patient).selectinload(Patient.site))
+            .order_by(Participant.study_number)
+        )
+        return [ParticipantPublic(**_summary(session, p)) for p in found]
+
+
+@router.get("/{participant_id}", response_model=ParticipantDetail)
+def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantDetail:
+    """One participant (by id or study id, e.g. NET-001), the patient shown as the reader may see them."""
+    with reading(db) as session:
+        return _detail(session, get_participant(session, participant_id), actor)
+
+
+@router.get("/{participant_id}/schedule", response_model=SchedulePublic)
+def get_schedule(participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader) -> SchedulePublic:
+    """The planned visits with their windows and today's status (409 before the first dose date is known)."""
+    with reading(db) as session:
+        participant = get_participant(session, participant_id)
+        found = schedule.participant_schedule(
+            session, participant=participant, protocol=protocol, today=dt.datetime.now(dt.UTC).date()
+        )
+        shown = []
+        for status in found.statuses:
+            visit, recorded = status.visit, found.recorded.get(status.visit.id)
+            shown.append(
+                ScheduledVisitPublic(
+                    visit_code=visit.id,
+                    kind=visit.kind,
+                    target=visit.target,
+                    earliest=visit.earliest,
+                    latest=visit.latest,
+                    anchor=visit.anchor,
+                    rule=visit.rule,
+                    status=status.status,
+                    reason=status.reason,
+                    done_on=status.done_on,
+                    in_window=status.in_window,
+                    days_from_target=status.days_from_target,
+                    note=recorded.note if recorded else None,
+                )
+            )
+        return SchedulePublic(
+            study_id=participant.study_id,
+            today=found.today,
+            first_dose_date=found.first_dose_date,
+            last_dose_date=found.last_dose_date,
+            interruptions=found.interruptions,
+            visits=shown,
+        )
+
+
+@router.post("/{participant_id}/visits", response_model=VisitPublic, status_code=201)
+def record_visit(
+    participant_id: str, body: VisitCreate, db: DbDep, protocol: ProtocolDep, actor: ClinicalWriter
+) -> VisitPublic:
+    """Record a scheduled visit as done (with its date) or missed."""
+    with writing(db, actor) as session:
+        participant = get_participant(session, participant_id)
+        return _visit(
+            visits.record_visit(session, participant=participant, protocol=protocol, **body.model_dump())
+        )
+
+
+@router.patch("/{participant_id}/visits/{visit_code}", response_model=VisitPublic)
+def change_visit(
+    participant_id: str, visit_code: str, body: VisitUpdate, db: DbDep, actor: ClinicalWriter
+) -> VisitPublic:
+    """Correct a recorded visit (status, date or note), with a reason."""
+    with writing(db, actor, body.reason) as session:
+        participant = get_participant(session, participant_id)
+        visit = visits.get_visit(session, participant=participant, visit_code=visit_code)
+        changes = body.model_dump(exclude={"reason"}, exclude_unset=True)
+        return _visit(visits.update_visit(session, visit=visit, changes=changes))
