@@ -106,4 +106,7 @@ def lock_writes(session: Session) -> None:
     SQLite needs nothing: ``BEGIN IMMEDIATE`` already holds the database's single write lock.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
+        # Keyed by schema too: studies (and test runs) in other schemas of the database don't wait.
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": _WRITE_LOCK}
+        )
