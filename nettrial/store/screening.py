@@ -79,6 +79,9 @@ def create_patient(
     if site is None:
         codes = session.scalars(select(Site.code)).all()
         raise InputError("site_code", f"unknown site {site_code!r}", allowed=codes)
+    for field, value in (("full_name", full_name), ("medical_record_number", medical_record_number)):
+        if not value or not value.strip():
+            raise InputError(field, "is required")
     if sex not in SEXES:
         raise InputError("sex", f"{sex!r} is not recorded here", allowed=SEXES)
     today = dt.date.today()
@@ -107,7 +110,11 @@ def save_screening_record(
     The record's identity is the patient's: missing identity fields are filled from the patient,
     contradicting ones are refused (one patient, one date of birth).
     """
+    # The version number is read under the write lock, so concurrent saves get 1, 2, 3 ... in turn.
+    lock_writes(session)
     document = dict(record)
+    if not isinstance(document.get("identity") or {}, dict):
+        raise InputError("identity", "must be an object (patient_id, date_of_birth, sex, weight)")
     identity = dict(document.get("identity") or {})
     for key, value in (
         ("patient_id", patient.screening_number),

@@ -48,7 +48,7 @@ async def check_csrf(request: Request) -> None:
     token = request.cookies.get(SESSION_COOKIE, "")
     sent = str(form.get("csrf_token", ""))
     if not token or not hmac.compare_digest(sent, csrf_token(token)):
-        raise PermissionDeniedError("form", "be submitted without a valid CSRF token")
+        raise PermissionDeniedError("anonymous", "submit a form without a valid CSRF token")
 
 
 def require(actor: Actor, action: str) -> None:

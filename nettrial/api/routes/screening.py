@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nettrial.api.deps import DbDep, Enroller, ProtocolDep, Reader, ScreeningWriter, reading, writing
-from nettrial.api.privacy import patient_view, record_view
+from nettrial.api.deps import Actor, DbDep, Enroller, ProtocolDep, Reader, ScreeningWriter, reading, writing
+from nettrial.api.privacy import evaluation_view, patient_view, record_view
+from nettrial.api.routes._ids import RowId
 from nettrial.exceptions import NotFoundError
 from nettrial.store import screening
 from nettrial.store.models import EligibilityEvaluation, Participant, Patient, ScreeningRecordVersion
@@ -37,7 +38,12 @@ class RecordPublic(BaseModel):
 
 
 class EvaluationCreate(BaseModel):
-    first_dose: dt.date | None = Field(None, description="planned first dose; default: the record's")
+    first_dose: dt.date | None = Field(
+        None,
+        ge=dt.date(2000, 1, 1),
+        le=dt.date(2100, 12, 31),
+        description="planned first dose; default: the record's",
+    )
 
 
 class EvaluationPublic(BaseModel):
@@ -65,8 +71,9 @@ class EnrolmentPublic(BaseModel):
     override_reason: str | None
 
 
-def _evaluation(session: Session, evaluation: EligibilityEvaluation) -> EvaluationPublic:
+def _evaluation(session: Session, evaluation: EligibilityEvaluation, actor: Actor) -> EvaluationPublic:
     record = session.get(ScreeningRecordVersion, evaluation.record_id)
+    patient = session.get(Patient, evaluation.patient_id)
     return EvaluationPublic(
         id=evaluation.id,
         patient_id=evaluation.patient_id,
@@ -74,7 +81,7 @@ def _evaluation(session: Session, evaluation: EligibilityEvaluation) -> Evaluati
         protocol_version=evaluation.protocol_version,
         decision=evaluation.decision,
         evaluated_at=evaluation.evaluated_at,
-        result=evaluation.result,
+        result=evaluation_view(evaluation.result, patient.date_of_birth, actor),
     )
 
 
@@ -93,14 +100,14 @@ def list_patients(db: DbDep, actor: Reader) -> list[dict[str, Any]]:
 
 
 @router.get("/{patient_id}")
-def get_patient(patient_id: int, db: DbDep, actor: Reader) -> dict[str, Any]:
+def get_patient(patient_id: RowId, db: DbDep, actor: Reader) -> dict[str, Any]:
     """One patient."""
     with reading(db) as session:
         return patient_view(screening.get_patient(session, patient_id), actor)
 
 
 @router.put("/{patient_id}/screening-record", response_model=RecordPublic, status_code=201)
-def save_record(patient_id: int, record: dict[str, Any], db: DbDep, actor: ScreeningWriter) -> RecordPublic:
+def save_record(patient_id: RowId, record: dict[str, Any], db: DbDep, actor: ScreeningWriter) -> RecordPublic:
     """Save a new version of the screening record (schema: ``nettrial schema screening-record``)."""
     with writing(db, actor) as session:
         patient = screening.get_patient(session, patient_id)
@@ -117,7 +124,7 @@ def save_record(patient_id: int, record: dict[str, Any], db: DbDep, actor: Scree
 
 
 @router.get("/{patient_id}/screening-record", response_model=RecordPublic)
-def get_record(patient_id: int, db: DbDep, actor: Reader) -> RecordPublic:
+def get_record(patient_id: RowId, db: DbDep, actor: Reader) -> RecordPublic:
     """The latest version of the screening record."""
     with reading(db) as session:
         saved = screening.latest_record(session, screening.get_patient(session, patient_id))
@@ -134,7 +141,7 @@ def get_record(patient_id: int, db: DbDep, actor: Reader) -> RecordPublic:
 
 @router.post("/{patient_id}/evaluations", response_model=EvaluationPublic, status_code=201)
 def evaluate(
-    patient_id: int, body: EvaluationCreate, db: DbDep, protocol: ProtocolDep, actor: ScreeningWriter
+    patient_id: RowId, body: EvaluationCreate, db: DbDep, protocol: ProtocolDep, actor: ScreeningWriter
 ) -> EvaluationPublic:
     """Evaluate eligibility on the latest record and store the verdicts with their evidence."""
     with writing(db, actor) as session:
@@ -142,11 +149,11 @@ def evaluate(
         evaluation = screening.evaluate_patient(
             session, patient=patient, protocol=protocol, user_id=actor.user_id, first_dose=body.first_dose
         )
-        return _evaluation(session, evaluation)
+        return _evaluation(session, evaluation, actor)
 
 
 @router.get("/{patient_id}/evaluations", response_model=list[EvaluationPublic])
-def list_evaluations(patient_id: int, db: DbDep, actor: Reader) -> list[EvaluationPublic]:
+def list_evaluations(patient_id: RowId, db: DbDep, actor: Reader) -> list[EvaluationPublic]:
     """Every stored evaluation, newest first."""
     with reading(db) as session:
         screening.get_patient(session, patient_id)
@@ -155,12 +162,12 @@ def list_evaluations(patient_id: int, db: DbDep, actor: Reader) -> list[Evaluati
             .where(EligibilityEvaluation.patient_id == patient_id)
             .order_by(EligibilityEvaluation.id.desc())
         )
-        return [_evaluation(session, e) for e in found]
+        return [_evaluation(session, e, actor) for e in found]
 
 
 @router.post("/{patient_id}/enrolment", response_model=EnrolmentPublic, status_code=201)
 def enrol(
-    patient_id: int, body: EnrolmentCreate, db: DbDep, protocol: ProtocolDep, actor: Enroller
+    patient_id: RowId, body: EnrolmentCreate, db: DbDep, protocol: ProtocolDep, actor: Enroller
 ) -> EnrolmentPublic:
     """Enrol the patient as the next participant (NET-001 ...); closed at the target enrolment."""
     with writing(db, actor) as session:

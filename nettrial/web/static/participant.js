@@ -8,17 +8,17 @@
   if (form) {
     let pending = null;
     let termChanged = false; // kept until a response arrives: a later request must not lose it
+    // The contents change, not the element: the assessment is a live region, announced when it changes.
     const swap = (fragment, id) => {
       const fresh = fragment.querySelector(`#${id}`);
       const current = document.getElementById(id);
-      if (fresh && current) current.replaceWith(fresh);
+      if (fresh && current) current.innerHTML = fresh.innerHTML;
     };
     const refresh = async (term) => {
       termChanged = termChanged || term;
       if (pending) pending.abort();
       pending = new AbortController();
       const body = new FormData(form);
-      body.delete("save");
       try {
         const response = await fetch(form.dataset.preview, {
           method: "POST",
