@@ -39,7 +39,12 @@ def acting_as(session: Session, user_id: int | None, username: str) -> Session:
 
 @contextmanager
 def because(session: Session, reason: str | None) -> Iterator[Session]:
-    """Changes made inside this block carry ``reason`` (they are flushed before it ends)."""
+    """Changes made inside this block carry ``reason`` (they are flushed before it ends).
+
+    Changes pending when the block starts are flushed first, under the reason they were made with.
+    """
+    if session.new or session.dirty or session.deleted:
+        session.flush()
     previous = session.info.get(_REASON)
     session.info[_REASON] = reason.strip() if reason and reason.strip() else None
     try:
