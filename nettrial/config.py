@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +36,11 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     login_delay_cap_seconds: int = 900
+    # Service processes (``nettrial serve``): one per core. Within each, the threads that run
+    # database work: few, because Python threads contend for one interpreter lock. With 40 (the
+    # thread pool's default) a read cost 2.4 times the CPU it costs with 1 (benchmarks/api_load.py).
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    request_threads: int = Field(default=4, ge=1)
 
 
 @lru_cache(maxsize=1)

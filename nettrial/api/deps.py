@@ -62,11 +62,13 @@ class Actor:
         return not self.may("study.read") and self.may("study.read_pseudonymised")
 
 
-def get_db(request: Request) -> Database:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` in a worker thread, and
+# the hop to and from the thread pool costs more than the work (measured by benchmarks/api_load.py).
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_protocol(request: Request) -> Protocol:
+async def get_protocol(request: Request) -> Protocol:
     return request.app.state.protocol
 
 
@@ -103,7 +105,7 @@ def requires(*actions: str) -> Callable[[Actor], Actor]:
     if unknown:
         raise RuntimeError(f"no role has {unknown}: add the action to roles.yaml")
 
-    def check(actor: ActorDep) -> Actor:
+    async def check(actor: ActorDep) -> Actor:
         if not any(actor.may(a) for a in actions):
             raise PermissionDeniedError(actor.role, " or ".join(actions))
         return actor

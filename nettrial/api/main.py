@@ -9,6 +9,8 @@ never logged; the log line of a failure names the route and the error type only.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -109,12 +111,24 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
     return _error(503, "unavailable", "the database is busy or unavailable; nothing was written, try again")
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    import anyio.to_thread
+
+    from nettrial.config import get_settings
+
+    # Sync routes run in this pool; see Settings.request_threads for why it is small.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().request_threads
+    yield
+
+
 def build_app(db: Database | None = None, protocol: Protocol | None = None) -> FastAPI:
     """The service on ``db`` (default: the settings' database) running ``protocol``."""
     from nettrial.api.routes import ROUTERS
     from nettrial.config import get_settings
 
     app = FastAPI(
+        lifespan=_lifespan,
         title="nettrial",
         version=__version__,
         description="Study service for NCT07279532: screening, enrolment, treatment, safety and follow-up.",

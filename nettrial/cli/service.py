@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from nettrial.cli import emit_json, main, reports_errors
+from nettrial.config import get_settings
 
 database_option = click.option(
     "--database-url", help="Study database (default: NETTRIAL_DATABASE_URL or sqlite:///nettrial.db)."
@@ -59,9 +60,11 @@ def demo_command(database_url: str | None, seed: int) -> None:
 @click.option("--demo", is_flag=True, help="Create the demo study first if the database is empty.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Processes (default: one per core)."
+)
 @reports_errors
-def serve_command(database_url: str | None, demo: bool, host: str, port: int, workers: int) -> None:
+def serve_command(database_url: str | None, demo: bool, host: str, port: int, workers: int | None) -> None:
     """Run the study service (REST API under /api/v1, OpenAPI at /openapi.json)."""
     import os
 
@@ -80,7 +83,8 @@ def serve_command(database_url: str | None, demo: bool, host: str, port: int, wo
             click.echo("the database already holds a study; demo data not added")
         click.echo("demo users (demo mode only): " + ", ".join(f"{r} / {r}-demo" for r in DEMO_ROLES))
     os.environ["NETTRIAL_DATABASE_URL"] = db.url
-    click.echo(f"serving on http://{host}:{port} (API /api/v1, docs /docs)")
+    workers = workers or get_settings().workers
+    click.echo(f"serving on http://{host}:{port} with {workers} worker process(es) (API /api/v1, docs /docs)")
     uvicorn.run("nettrial.api.app:app", host=host, port=port, workers=workers, log_level="info")
 
 

@@ -121,10 +121,15 @@ def issue_token(session: Session, user: User, *, kind: str = "bearer") -> tuple[
 
 
 def user_for_token(session: Session, token: str) -> User:
-    found = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if found is None or found.expires_at <= utcnow() or not found.user.active:
+    # One query for token and user: this runs on every authenticated request.
+    found = session.execute(
+        select(User, ApiToken.expires_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(token))
+    ).first()
+    if found is None or found.expires_at <= utcnow() or not found.User.active:
         raise AuthenticationError("unknown or expired token: sign in again")
-    return found.user
+    return found.User
 
 
 def revoke_token(session: Session, token: str) -> None:
