@@ -9,15 +9,18 @@ visits recorded as done or missed.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nettrial.exceptions import ConflictError
 from nettrial.protocol.model import Protocol
 from nettrial.safety.schedule import VisitStatus, plan_visits, visit_statuses
 from nettrial.store import treatment
-from nettrial.store.models import Participant, Visit
+from nettrial.store.models import DosingPeriod, Participant, Visit
 from nettrial.store.visits import list_visits
 
 
@@ -40,8 +43,35 @@ def participant_schedule(
             "first_dose_date",
             f"{participant.study_id} has no first dose date yet: record the first dosing period",
         )
-    periods = treatment.list_periods(session, participant)
-    recorded = {v.visit_code: v for v in list_visits(session, participant)}
+    return _schedule(
+        participant,
+        treatment.list_periods(session, participant),
+        list_visits(session, participant),
+        protocol,
+        today,
+    )
+
+
+def study_schedules(
+    session: Session, participants: Sequence[Participant], *, protocol: Protocol, today: dt.date
+) -> dict[int, ParticipantSchedule]:
+    """The schedules of every participant with a first dose, by participant id, in two queries."""
+    dosed = {p.id: p for p in participants if p.first_dose_date is not None}
+    periods = treatment.periods_by_participant(session, dosed)
+    visits: dict[int, list[Visit]] = defaultdict(list)
+    for visit in session.scalars(select(Visit).where(Visit.participant_id.in_(dosed)).order_by(Visit.id)):
+        visits[visit.participant_id].append(visit)
+    return {pid: _schedule(p, periods.get(pid, []), visits[pid], protocol, today) for pid, p in dosed.items()}
+
+
+def _schedule(
+    participant: Participant,
+    periods: Sequence[DosingPeriod],
+    visits: Sequence[Visit],
+    protocol: Protocol,
+    today: dt.date,
+) -> ParticipantSchedule:
+    recorded = {v.visit_code: v for v in visits}
     # A site's date may be a day ahead of the server's UTC date (store/_dates.py): never call a visit
     # recorded on the site's today "in the future".
     today = max([today, *(v.visit_date for v in recorded.values() if v.visit_date is not None)])

@@ -9,6 +9,7 @@ only an investigator's override with a reason, which is audited (protocol.md 6).
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Any
 
 from pydantic import ValidationError
@@ -193,6 +194,32 @@ def latest_evaluation(session: Session, patient: Patient) -> EligibilityEvaluati
         .order_by(EligibilityEvaluation.id.desc())
         .limit(1)
     )
+
+
+def latest_evaluations(session: Session) -> dict[int, EligibilityEvaluation]:
+    """Every evaluated patient's latest evaluation, by patient id, in one query (screening log, funnel)."""
+    latest = select(func.max(EligibilityEvaluation.id)).group_by(EligibilityEvaluation.patient_id)
+    found = session.scalars(select(EligibilityEvaluation).where(EligibilityEvaluation.id.in_(latest)))
+    return {evaluation.patient_id: evaluation for evaluation in found}
+
+
+def screening_funnel(session: Session) -> Counter[str]:
+    """Patients screened, and by their latest decision (``NOT_EVALUATED`` when never evaluated)."""
+    latest = select(func.max(EligibilityEvaluation.id)).group_by(EligibilityEvaluation.patient_id)
+    funnel = Counter(
+        dict(
+            session.execute(
+                select(EligibilityEvaluation.decision, func.count())
+                .where(EligibilityEvaluation.id.in_(latest))
+                .group_by(EligibilityEvaluation.decision)
+            )
+            .tuples()
+            .all()
+        )
+    )
+    funnel["screened"] = session.scalar(select(func.count(Patient.id))) or 0
+    funnel["NOT_EVALUATED"] = funnel["screened"] - sum(n for k, n in funnel.items() if k != "screened")
+    return funnel
 
 
 def _usable_evaluation(

@@ -15,7 +15,8 @@ Whenever it changes, the participant's results are graded again against the base
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -40,6 +41,15 @@ PERIOD_FIELDS = ("dose_level", "start_date", "stop_date", "missed_doses", "stop_
 def list_periods(session: Session, participant: Participant) -> list[DosingPeriod]:
     query = select(DosingPeriod).where(DosingPeriod.participant_id == participant.id)
     return list(session.scalars(query.order_by(DosingPeriod.start_date, DosingPeriod.id)))
+
+
+def periods_by_participant(session: Session, participant_ids: Iterable[int]) -> dict[int, list[DosingPeriod]]:
+    """The dosing logs of many participants in one query, each in date order (lists, overviews)."""
+    found: dict[int, list[DosingPeriod]] = defaultdict(list)
+    query = select(DosingPeriod).where(DosingPeriod.participant_id.in_(list(participant_ids)))
+    for period in session.scalars(query.order_by(DosingPeriod.start_date, DosingPeriod.id)):
+        found[period.participant_id].append(period)
+    return found
 
 
 def get_period(session: Session, period_id: int) -> DosingPeriod:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
-from nettrial.exceptions import ConflictError
-from nettrial.store.models import AdverseEvent, DataQuery, Participant, Patient, Study
-from nettrial.store.schedule import participant_schedule
-from nettrial.store.screening import latest_evaluation
+from nettrial.store.models import AdverseEvent, DataQuery, Participant, Study
+from nettrial.store.schedule import study_schedules
+from nettrial.store.screening import screening_funnel
 from nettrial.web.render import render
 from nettrial.web.session import page_actor
 
@@ -28,20 +26,12 @@ def dashboard(request: Request):
     with request.app.state.db.session(write=False) as session:
         target = session.scalar(select(Study.target_enrolment)) or protocol.identity.target_enrolment
         participants = session.scalars(select(Participant).order_by(Participant.study_number)).all()
-        funnel = Counter()
-        for patient in session.scalars(select(Patient)):
-            evaluation = latest_evaluation(session, patient)
-            funnel["screened"] += 1
-            funnel[evaluation.decision if evaluation else "NOT_EVALUATED"] += 1
+        funnel = screening_funnel(session)
         visits = []
+        # No first dose yet: nothing is scheduled, so such participants have no schedule here.
+        schedules = study_schedules(session, participants, protocol=protocol, today=today)
         for participant in participants:
-            try:
-                schedule = participant_schedule(
-                    session, participant=participant, protocol=protocol, today=today
-                )
-            except ConflictError:
-                continue  # no first dose yet: nothing is scheduled
-            for status in schedule.statuses:
+            for status in schedules[participant.id].statuses if participant.id in schedules else ():
                 due_soon = status.status == "due" or (
                     status.status == "upcoming" and status.visit.earliest <= week_end
                 )

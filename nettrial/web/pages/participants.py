@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from nettrial.api.deps import writing
 from nettrial.api.privacy import patient_view
@@ -23,8 +23,8 @@ from nettrial.exceptions import ConflictError, InputError
 from nettrial.protocol.model import Protocol
 from nettrial.safety.terms import terms
 from nettrial.store import adverse_events, assessments, measurements, schedule, treatment, visits
-from nettrial.store.models import AdverseEvent, Participant
-from nettrial.store.participants import current_dose_level, get_participant
+from nettrial.store.models import AdverseEvent, DosingPeriod, Participant
+from nettrial.store.participants import get_participant
 from nettrial.units import lab_tests
 from nettrial.web.i18n import translate
 from nettrial.web.pages._forms import FormState, note_refusal, require_any, study_id
@@ -60,12 +60,13 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _summary(session: Session, participant: Participant) -> dict[str, Any]:
+def _summary(participant: Participant, periods: list[DosingPeriod]) -> dict[str, Any]:
     return {
         "participant": participant,
         "screening_number": participant.patient.screening_number,
-        "current_dose_level": current_dose_level(session, participant),
-        "treatment_state": treatment.state(treatment.list_periods(session, participant)),
+        # The starting level (0) until the dosing log says otherwise.
+        "current_dose_level": periods[-1].dose_level if periods else 0,
+        "treatment_state": treatment.state(periods),
     }
 
 
@@ -74,8 +75,11 @@ def participant_list(request: Request):
     """Every participant with where each stands in treatment."""
     require_any(page_actor(request), *READ)
     with request.app.state.db.session(write=False) as session:
-        found = session.scalars(select(Participant).order_by(Participant.study_number))
-        return render(request, "participants.html", rows=[_summary(session, p) for p in found])
+        found = session.scalars(
+            select(Participant).options(joinedload(Participant.patient)).order_by(Participant.study_number)
+        ).all()
+        periods = treatment.periods_by_participant(session, (p.id for p in found))
+        return render(request, "participants.html", rows=[_summary(p, periods.get(p.id, [])) for p in found])
 
 
 @router.get("/participants/{ref}")
@@ -121,7 +125,7 @@ def participant_page(
             plan = None  # no first dose date yet: the page says so
         events = adverse_events.list_adverse_events(session, participant=participant)
         context = {
-            **_summary(session, participant),
+            **_summary(participant, treatment.list_periods(session, participant)),
             "patient": patient_view(participant.patient, actor),
             "schedule": plan,
             "dosing": treatment.summary(session, participant=participant, protocol=protocol, today=on),

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from starlette.concurrency import run_in_threadpool
 
 from nettrial.api.deps import Actor, reading, writing
@@ -83,15 +84,18 @@ def _log_page(
 ):
     with reading(request.app.state.db) as session:
         rows = []
-        for patient in session.scalars(select(Patient).order_by(Patient.id)):
-            latest = screening.latest_evaluation(session, patient)
-            participant = session.scalar(select(Participant).where(Participant.patient_id == patient.id))
+        evaluations = screening.latest_evaluations(session)
+        study_ids = dict(session.execute(select(Participant.patient_id, Participant.study_id)).tuples().all())
+        for patient in session.scalars(
+            select(Patient).options(joinedload(Patient.site)).order_by(Patient.id)
+        ):
+            latest = evaluations.get(patient.id)
             rows.append(
                 {
                     **patient_view(patient, actor),
                     "decision": latest.decision if latest else None,
                     "failed": latest.result.get("failed", []) if latest else [],
-                    "study_id": participant.study_id if participant else None,
+                    "study_id": study_ids.get(patient.id),
                 }
             )
         sites = session.scalars(select(Site).order_by(Site.code)).all()
