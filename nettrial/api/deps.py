@@ -23,7 +23,7 @@ from nettrial.exceptions import AuthenticationError, PermissionDeniedError
 from nettrial.protocol.model import Protocol
 from nettrial.store import audit
 from nettrial.store.db import Database
-from nettrial.store.users import user_for_token
+from nettrial.store.users import token_user
 
 SESSION_COOKIE = "nettrial_session"
 
@@ -62,8 +62,13 @@ class Actor:
         return not self.may("study.read") and self.may("study.read_pseudonymised")
 
 
-# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` in a worker thread, and
-# the hop to and from the thread pool costs more than the work (measured by benchmarks/api_load.py).
+# Where a route or dependency runs. FastAPI runs a plain ``def`` in the thread pool, and the hop there
+# and back costs more than a short read (benchmarks/api_load.py: reads p95 62 -> 44 ms on SQLite).
+# - ``async def``: work without I/O, the token lookup, and reads of one record or one participant's
+#   records. They never wait for a lock (SQLite WAL readers; PostgreSQL MVCC) and their work is small
+#   and bounded, so running them on the event loop holds it for about a millisecond.
+# - ``def`` (thread pool): every write, which may wait for the study's write lock (store/db.py), and
+#   reads of the whole study (lists, the audit trail), whose work grows with the study.
 async def get_db(request: Request) -> Database:
     return request.app.state.db
 
@@ -87,11 +92,9 @@ def _token(request: Request) -> str:
     raise AuthenticationError("sign in first (bearer token or session cookie)")
 
 
-def current_actor(request: Request, db: DbDep) -> Actor:
-    token = _token(request)
-    with db.session(write=False) as session:
-        user = user_for_token(session, token)
-        actor = Actor(user.id, user.username, user.full_name, user.role, user.language)
+async def current_actor(request: Request, db: DbDep) -> Actor:
+    user = token_user(db, _token(request))
+    actor = Actor(user.id, user.username, user.full_name, user.role, user.language)
     request.state.actor = actor
     return actor
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nettrial.config import get_settings
@@ -73,6 +73,12 @@ class Database:
         factory = self.writer if write else self.reader
         with factory() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection for a read without an ORM session (the per-request token lookup)."""
+        with self.reader.kw["bind"].connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.reader.kw["bind"].dispose()

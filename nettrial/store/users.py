@@ -11,10 +11,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.orm import Session
 
 from nettrial.config import get_settings
@@ -120,16 +121,23 @@ def issue_token(session: Session, user: User, *, kind: str = "bearer") -> tuple[
     return token, expires
 
 
-def user_for_token(session: Session, token: str) -> User:
-    # One query for token and user: this runs on every authenticated request.
-    found = session.execute(
-        select(User, ApiToken.expires_at)
+def token_user(db: Database, token: str) -> Row[Any]:
+    """The user a bearer token or web session belongs to: id, username, full_name, role, language.
+
+    Every request makes this lookup, so it is one Core query on a pooled connection, without an ORM
+    session (a third of a read's cost otherwise; benchmarks/api_load.py).
+    """
+    columns = (User.id, User.username, User.full_name, User.role, User.language, User.active)
+    query = (
+        select(*columns, ApiToken.expires_at)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == _digest(token))
-    ).first()
-    if found is None or found.expires_at <= utcnow() or not found.User.active:
+    )
+    with db.connection() as connection:
+        found = connection.execute(query).first()
+    if found is None or found.expires_at <= utcnow() or not found.active:
         raise AuthenticationError("unknown or expired token: sign in again")
-    return found.User
+    return found
 
 
 def revoke_token(session: Session, token: str) -> None:

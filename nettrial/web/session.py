@@ -15,7 +15,7 @@ from fastapi import Request
 
 from nettrial.api.deps import SESSION_COOKIE, Actor
 from nettrial.exceptions import AuthenticationError, PermissionDeniedError
-from nettrial.store.users import user_for_token
+from nettrial.store.users import token_user
 
 
 class SignInRequired(AuthenticationError):
@@ -32,9 +32,8 @@ def page_actor(request: Request) -> Actor:
     if not token:
         raise SignInRequired("sign in")
     try:
-        with request.app.state.db.session(write=False) as session:
-            user = user_for_token(session, token)
-            actor = Actor(user.id, user.username, user.full_name, user.role, user.language)
+        user = token_user(request.app.state.db, token)
+        actor = Actor(user.id, user.username, user.full_name, user.role, user.language)
     except AuthenticationError:
         raise SignInRequired("session expired") from None
     request.state.actor = actor

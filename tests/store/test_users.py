@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from nettrial.exceptions import AuthenticationError, ConflictError, InputError, TooManyAttemptsError
 from nettrial.store import audit
 from nettrial.store.models import ApiToken, User
-from nettrial.store.users import create_user, revoke_token, sign_in, user_for_token
+from nettrial.store.users import create_user, revoke_token, sign_in, token_user
 from tests import factories
 
 
@@ -80,15 +80,23 @@ def test_tokens_are_stored_hashed_expire_and_can_be_revoked(db):
     with db.session() as session:
         stored = session.scalar(select(ApiToken))
         assert stored.token_hash != token and len(stored.token_hash) == 64
-        assert user_for_token(session, token).username == "monitor"
         revoke_token(session, token)
-    with pytest.raises(AuthenticationError), db.session() as session:
-        user_for_token(session, token)
+        assert session.scalar(select(ApiToken)) is None
+    with pytest.raises(AuthenticationError):
+        token_user(db, token)
+    _, token, _ = sign_in(db, username="monitor", password=factories.password("monitor"))
+    assert token_user(db, token).username == "monitor"
+    with db.session() as session:
+        session.execute(update(User).values(active=False))
+    with pytest.raises(AuthenticationError):
+        token_user(db, token)
+    with db.session() as session:
+        session.execute(update(User).values(active=True))
     _, token, _ = sign_in(db, username="monitor", password=factories.password("monitor"))
     with db.session() as session:
         session.execute(update(ApiToken).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-    with pytest.raises(AuthenticationError, match="expired"), db.session() as session:
-        user_for_token(session, token)
+    with pytest.raises(AuthenticationError, match="expired"):
+        token_user(db, token)
 
 
 @pytest.mark.parametrize(("failures", "wait"), [(0, 0), (4, 0), (5, 1), (6, 2), (7, 4), (15, 900), (40, 900)])

@@ -174,7 +174,7 @@ def list_adverse_events(participant_id: str, db: DbDep, actor: Reader) -> list[A
 
 
 @router.get("/{event_id}", response_model=AdverseEventPublic)
-def get_adverse_event(event_id: RowId, db: DbDep, actor: Reader) -> AdverseEventPublic:
+async def get_adverse_event(event_id: RowId, db: DbDep, actor: Reader) -> AdverseEventPublic:
     """One adverse event."""
     with reading(db) as session:
         return _public(store.get_adverse_event(session, event_id))

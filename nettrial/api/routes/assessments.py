@@ -88,7 +88,7 @@ def list_tumour_assessments(participant_id: str, db: DbDep, actor: Reader) -> li
 
 
 @router.get("/{assessment_id}", response_model=TumourAssessmentPublic)
-def get_tumour_assessment(assessment_id: RowId, db: DbDep, actor: Reader) -> TumourAssessmentPublic:
+async def get_tumour_assessment(assessment_id: RowId, db: DbDep, actor: Reader) -> TumourAssessmentPublic:
     """One imaging assessment."""
     with reading(db) as session:
         return _public(store.get_tumour_assessment(session, assessment_id))

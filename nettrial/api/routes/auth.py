@@ -40,7 +40,7 @@ def token(
 
 
 @router.get("/me", response_model=MePublic)
-def me(actor: ActorDep) -> MePublic:
+async def me(actor: ActorDep) -> MePublic:
     """Who this token belongs to."""
     return MePublic(
         username=actor.username, full_name=actor.full_name, role=actor.role, language=actor.language

@@ -88,7 +88,7 @@ def list_dispositions(participant_id: str, db: DbDep, actor: Reader) -> list[Dis
 
 
 @router.get("/{disposition_id}", response_model=DispositionPublic)
-def get_disposition(disposition_id: RowId, db: DbDep, actor: Reader) -> DispositionPublic:
+async def get_disposition(disposition_id: RowId, db: DbDep, actor: Reader) -> DispositionPublic:
     """One disposition."""
     with reading(db) as session:
         disposition = store.get_disposition(session, disposition_id)

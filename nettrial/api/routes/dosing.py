@@ -92,7 +92,7 @@ def add_period(
 
 
 @router.get("/{participant_id}/dosing", response_model=DosingLogPublic)
-def dosing_log(participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader) -> DosingLogPublic:
+async def dosing_log(participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader) -> DosingLogPublic:
     """The dosing periods, the state of treatment, the current dose level and the dose intensity to date."""
     today = dt.datetime.now(dt.UTC).date()
     with reading(db) as session:

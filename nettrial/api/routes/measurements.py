@@ -169,7 +169,9 @@ def add_lab(
 
 
 @router.get("/{participant_id}/labs", response_model=list[LabPublic])
-def list_labs(participant_id: str, db: DbDep, actor: Reader, test: str | None = None) -> list[LabPublic]:
+async def list_labs(
+    participant_id: str, db: DbDep, actor: Reader, test: str | None = None
+) -> list[LabPublic]:
     """The participant's laboratory results in collection order (optionally of one test)."""
     with reading(db) as session:
         return [
@@ -219,7 +221,7 @@ def add_vital_signs(
 
 
 @router.get("/{participant_id}/vital-signs", response_model=list[VitalSignsPublic])
-def list_vital_signs(participant_id: str, db: DbDep, actor: Reader) -> list[VitalSignsPublic]:
+async def list_vital_signs(participant_id: str, db: DbDep, actor: Reader) -> list[VitalSignsPublic]:
     """The participant's vital signs in measurement order."""
     with reading(db) as session:
         found = measurements.list_vital_signs(session, get_participant(session, participant_id))

@@ -131,14 +131,16 @@ def list_participants(db: DbDep, actor: Reader) -> list[ParticipantPublic]:
 
 
 @router.get("/{participant_id}", response_model=ParticipantDetail)
-def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantDetail:
+async def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantDetail:
     """One participant (by id or study id, e.g. NET-001), the patient shown as the reader may see them."""
     with reading(db) as session:
         return _detail(session, get_participant(session, participant_id), actor)
 
 
 @router.get("/{participant_id}/schedule", response_model=SchedulePublic)
-def get_schedule(participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader) -> SchedulePublic:
+async def get_schedule(
+    participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader
+) -> SchedulePublic:
     """The planned visits with their windows and today's status (409 before the first dose date is known)."""
     with reading(db) as session:
         participant = get_participant(session, participant_id)

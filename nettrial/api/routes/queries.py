@@ -101,7 +101,7 @@ def list_queries(
 
 
 @router.get("/{query_id}", response_model=QueryPublic)
-def get_query(query_id: RowId, db: DbDep, actor: Reader) -> QueryPublic:
+async def get_query(query_id: RowId, db: DbDep, actor: Reader) -> QueryPublic:
     """One query."""
     with reading(db) as session:
         return _public(session, store.get_query(session, query_id))

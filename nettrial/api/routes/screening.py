@@ -100,7 +100,7 @@ def list_patients(db: DbDep, actor: Reader) -> list[dict[str, Any]]:
 
 
 @router.get("/{patient_id}")
-def get_patient(patient_id: RowId, db: DbDep, actor: Reader) -> dict[str, Any]:
+async def get_patient(patient_id: RowId, db: DbDep, actor: Reader) -> dict[str, Any]:
     """One patient."""
     with reading(db) as session:
         return patient_view(screening.get_patient(session, patient_id), actor)
@@ -124,7 +124,7 @@ def save_record(patient_id: RowId, record: dict[str, Any], db: DbDep, actor: Scr
 
 
 @router.get("/{patient_id}/screening-record", response_model=RecordPublic)
-def get_record(patient_id: RowId, db: DbDep, actor: Reader) -> RecordPublic:
+async def get_record(patient_id: RowId, db: DbDep, actor: Reader) -> RecordPublic:
     """The latest version of the screening record."""
     with reading(db) as session:
         saved = screening.latest_record(session, screening.get_patient(session, patient_id))
@@ -153,7 +153,7 @@ def evaluate(
 
 
 @router.get("/{patient_id}/evaluations", response_model=list[EvaluationPublic])
-def list_evaluations(patient_id: RowId, db: DbDep, actor: Reader) -> list[EvaluationPublic]:
+async def list_evaluations(patient_id: RowId, db: DbDep, actor: Reader) -> list[EvaluationPublic]:
     """Every stored evaluation, newest first."""
     with reading(db) as session:
         screening.get_patient(session, patient_id)
