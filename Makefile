@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/staging_batch.py
 	$(BIN)/python benchmarks/prescreen.py
 	$(BIN)/python benchmarks/ctcae_grading.py
+	$(BIN)/python benchmarks/survival.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
