@@ -19,59 +19,29 @@ participants appear by study id only; names, record numbers and dates of birth a
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 import nettrial
-
-# A4 pages with 2 cm margins: 17 cm of text width; figures a little narrower, at most 22 cm high.
-MARGIN_CM, TEXT_WIDTH_CM = 2.0, 17.0
-FIGURE_WIDTH_CM, FIGURE_HEIGHT_CM = 16.0, 22.0
-
-
-# --- the report's content, independent of the output format ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Text:
-    text: str
-    kind: str = "text"
-
-
-@dataclass(frozen=True)
-class Table:
-    id: str
-    caption: str
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    numeric: tuple[bool, ...] = ()
-    note: str = ""
-    kind: str = "table"
-
-
-@dataclass(frozen=True)
-class FigureBlock:
-    name: str
-    caption: str
-    kind: str = "figure"
-
-
-@dataclass(frozen=True)
-class Section:
-    id: str
-    title: str
-    blocks: tuple[Text | Table | FigureBlock, ...]
+from nettrial.analysis.document import (
+    FigureBlock,
+    Section,
+    Table,
+    Text,
+    missing,
+    number,
+    percent,
+    render_html,
+    render_pdf,
+)
 
 
 @dataclass(frozen=True)
@@ -109,148 +79,6 @@ class ReportResult:
             f"{len(self.files)} files in {self.seconds:.1f} s",
         ]
         return "\n".join(lines)
-
-
-# --- formatting (one rule for every table, HTML and PDF alike) --------------------------------------
-
-
-def _number(value: Any, digits: int = 1) -> str:
-    """A number for a table: integers as they are, floats to ``digits`` places, missing as "-"."""
-    if _missing(value):
-        return "-"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    value = float(value)
-    if math.isinf(value):
-        return "not reached"
-    return str(int(value)) if digits == 0 and value.is_integer() else f"{value:.{digits}f}"
-
-
-def _percent(p: float | None) -> str:
-    """A probability as a percentage to one decimal place (``0.8571`` -> ``85.7``)."""
-    return _number(None if p is None else 100 * float(p), 1)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
-
-
-# --- HTML ---------------------------------------------------------------------------------------
-
-
-def render_html(
-    title: str,
-    identity: Sequence[tuple[str, str]],
-    sections: Sequence[Section],
-    figures_dir: Path,
-    footer: str,
-) -> str:
-    """The report as one HTML document (CSS inline, figures as SVG data URIs)."""
-    templates = resources.files("nettrial.analysis") / "templates"
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    template = env.from_string((templates / "report.html").read_text(encoding="utf-8"))
-    names = [b.name for s in sections for b in s.blocks if b.kind == "figure"]
-    figures = {
-        name: "data:image/svg+xml;base64,"
-        + base64.b64encode((figures_dir / f"{name}.svg").read_bytes()).decode()
-        for name in names
-    }
-    return template.render(
-        title=title,
-        identity=identity,
-        sections=sections,
-        figures=figures,
-        css=(templates / "report.css").read_text(encoding="utf-8"),
-        footer=footer,
-    )
-
-
-# --- PDF ----------------------------------------------------------------------------------------
-
-
-def render_pdf(
-    path: Path,
-    title: str,
-    identity: Sequence[tuple[str, str]],
-    sections: Sequence[Section],
-    figures_dir: Path,
-    footer: str,
-) -> None:
-    """The report as a PDF (A4; the same bytes on every run: reportlab's ``invariant=1``)."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
-    from reportlab.platypus import Table as PdfTable
-
-    styles = getSampleStyleSheet()
-    small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
-    story: list[Any] = [Paragraph(_pdf_text(title), styles["Title"])]
-    story.append(PdfTable([[_pdf_text(k), _pdf_text(v)] for k, v in identity], hAlign="LEFT"))
-    for section in sections:
-        story.append(Paragraph(_pdf_text(section.title), styles["Heading2"]))
-        for block in section.blocks:
-            if block.kind == "text":
-                story.append(Paragraph(_pdf_text(block.text), styles["BodyText"]))
-            elif block.kind == "table":
-                story.append(Paragraph(_pdf_text(block.caption), styles["Heading4"]))
-                cells = [[Paragraph(f"<b>{_pdf_text(h)}</b>", small) for h in block.header]]
-                cells += [[Paragraph(_pdf_text(c), small) for c in row] for row in block.rows]
-                table = PdfTable(
-                    cells, colWidths=_column_widths(block, TEXT_WIDTH_CM * cm), repeatRows=1, hAlign="LEFT"
-                )
-                grid = [("GRID", (0, 0), (-1, -1), 0.4, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]
-                table.setStyle([*grid, ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee"))])
-                story.append(table)
-                if block.note:
-                    story.append(Paragraph(_pdf_text(block.note), small))
-                story.append(Spacer(1, 0.3 * cm))
-            else:
-                image = Image(str(figures_dir / f"{block.name}.png"))
-                scale = min(FIGURE_WIDTH_CM * cm / image.drawWidth, FIGURE_HEIGHT_CM * cm / image.drawHeight)
-                image.drawWidth, image.drawHeight = image.drawWidth * scale, image.drawHeight * scale
-                story += [image, Paragraph(_pdf_text(block.caption), small), Spacer(1, 0.3 * cm)]
-
-    def page_footer(canvas, doc) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.drawString(MARGIN_CM * cm, 1.2 * cm, f"{footer} - page {doc.page}")
-        canvas.restoreState()
-
-    margins = dict.fromkeys(("leftMargin", "rightMargin", "topMargin", "bottomMargin"), MARGIN_CM * cm)
-    # invariant=1: no creation date, a document id from the content: the same bytes on every run.
-    document = SimpleDocTemplate(
-        str(path),
-        pagesize=A4,
-        title=title,
-        author="nettrial",
-        creator="nettrial",
-        producer="nettrial",
-        subject=footer,
-        invariant=1,
-        **margins,
-    )
-    document.build(story, onFirstPage=page_footer, onLaterPages=page_footer)
-
-
-def _column_widths(table: Table, total: float) -> list[float]:
-    """Widths in proportion to each column's longest text (within bounds), filling ``total``."""
-    longest = [
-        min(60, max(4, len(table.header[i]), *(len(row[i]) for row in table.rows)))
-        for i in range(len(table.header))
-    ]
-    return [total * n / sum(longest) for n in longest]
-
-
-# The PDF's standard fonts (Helvetica) have Latin-1 glyphs only; spell the few others out.
-_PDF_SPELLING = str.maketrans({"≥": ">=", "≤": "<=", "μ": "u", "→": "->", "−": "-"})
-
-
-def _pdf_text(text: str) -> str:
-    """Plain text as reportlab paragraph markup (its mini-HTML needs &, < and > escaped)."""
-    text = str(text).translate(_PDF_SPELLING)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- the study's results ---------------------------------------------------------------------------
@@ -382,7 +210,7 @@ def _baseline(r: StudyResults) -> Section:
     rows: list[tuple[str, str]] = [("Participants", str(total))]
     for column, label in (("AGE", "Age, years"), ("KI67", "Ki-67 index, %")):
         values = pd.to_numeric(itt[column], errors="coerce").dropna()
-        shown = f"{_number(values.median())} ({_number(values.min())} to {_number(values.max())})"
+        shown = f"{number(values.median())} ({number(values.min())} to {number(values.max())})"
         missing = f"; not recorded: {total - len(values)}" if len(values) < total else ""
         rows.append((f"{label}: median (range)", (shown if len(values) else "-") + missing))
     for column, label in _BASELINE_COUNTS:
@@ -401,7 +229,7 @@ def _primary(r: StudyResults) -> Section:
     primary = endpoint.primary_landmark_months
     blocks = [
         Text(
-            f"The primary statistic is the {_number(primary)}-month recurrence-free survival rate with its "
+            f"The primary statistic is the {number(primary)}-month recurrence-free survival rate with its "
             f"95% confidence interval (Kaplan-Meier, {endpoint.ci_method} interval)."
         ),
         _table("rfs-definition", "RFS as analysed", ("Setting", "Value", "Source"), _rules(endpoint)),
@@ -417,7 +245,7 @@ def _rules(endpoint: Any) -> list[tuple[str, str, str]]:
     rows = [
         ("origin", endpoint.origin),
         ("events", ", ".join(endpoint.events)),
-        ("landmarks_months", ", ".join(_number(m) for m in endpoint.landmarks_months)),
+        ("landmarks_months", ", ".join(number(m) for m in endpoint.landmarks_months)),
         ("ci_method", endpoint.ci_method),
     ]
     for name, value in endpoint.censoring.model_dump().items():
@@ -452,10 +280,10 @@ def _survival_tables(key: str, name: str, frame: pd.DataFrame, analysis: Any) ->
     for point in analysis.landmarks_:
         at_risk = int(analysis.at_risk_.loc[point["time"], "all"])
         if point["survival"] is None:
-            landmarks.append((_number(point["time"]), at_risk, "not estimable", "-"))
+            landmarks.append((number(point["time"]), at_risk, "not estimable", "-"))
             continue
-        interval = f"{_percent(point['lower'])} to {_percent(point['upper'])}"
-        landmarks.append((_number(point["time"]), at_risk, _percent(point["survival"]), interval))
+        interval = f"{percent(point['lower'])} to {percent(point['upper'])}"
+        landmarks.append((number(point["time"]), at_risk, percent(point["survival"]), interval))
     header = ("Months", "At risk", f"{name}, %", "95% CI (log-log), %")
     return [
         _table(f"{key}-summary", f"{name}: events and medians", ("", "Value"), rows),
@@ -467,18 +295,18 @@ def _estimate(value: dict[str, Any]) -> str:
     """``5.7 (3.0 to 5.9)``; a bound the data do not reach reads "NR"."""
     if value["estimate"] is None:
         return "not reached"
-    lower, upper = ("NR" if b is None else _number(b) for b in (value["lower"], value["upper"]))
-    return f"{_number(value['estimate'])} ({lower} to {upper})"
+    lower, upper = ("NR" if b is None else number(b) for b in (value["lower"], value["upper"]))
+    return f"{number(value['estimate'])} ({lower} to {upper})"
 
 
 def _exposure(r: StudyResults) -> Section:
     rows = []
     for line in r.exposure_summary.to_dict("records"):
-        if _missing(line.get("median")):
+        if missing(line.get("median")):
             rows.append((line["label"], _n_pct(line["n"], line["N"]), ""))
             continue
         digits = 2 if line["item"] == "rdi" else 0
-        spread = [_number(float(line[k]), digits) for k in ("median", "min", "max")]
+        spread = [number(float(line[k]), digits) for k in ("median", "min", "max")]
         rows.append((line["label"], str(line["n"]), f"{spread[0]} ({spread[1]} to {spread[2]})"))
     header = ("", "n (% of safety population)", "Median (range)")
     table = _table("exposure", "Exposure to the study drug", header, rows)
@@ -533,7 +361,7 @@ def _methods(r: StudyResults) -> Section:
 
 def _table(id: str, caption: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """A report table; numbers formatted by ``_number``, numeric columns right-aligned."""
-    cells = tuple(tuple(c if isinstance(c, str) else _number(c) for c in row) for row in rows)
+    cells = tuple(tuple(c if isinstance(c, str) else number(c) for c in row) for row in rows)
     numeric = tuple(
         bool(rows) and all(isinstance(row[i], numbers.Number) for row in rows) for i in range(len(header))
     )
@@ -544,7 +372,7 @@ def _n_pct(n: int, total: int) -> str:
     """``n (p%)`` with the safety tables' rounding (half away from zero)."""
     from nettrial.analysis.safety_tables import percent as rounded
 
-    return f"{n} ({_number(rounded(int(n), int(total)))}%)" if total else str(n)
+    return f"{n} ({number(rounded(int(n), int(total)))}%)" if total else str(n)
 
 
 def _count(mask: pd.Series) -> int:
