@@ -79,13 +79,18 @@ async def _nettrial_error(request: Request, error: Exception) -> Response:
     return _error(500, "internal", "the service could not complete the request")
 
 
-async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, error: RequestValidationError) -> Response:
     problems = error.errors()
     first = problems[0]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if len(problems) > 1:
         message += f" (and {len(problems) - 1} more)"
-    return _error(422, "invalid", message, _field_path(tuple(first.get("loc", ()))))
+    field = _field_path(tuple(first.get("loc", ())))
+    if _is_page(request):  # e.g. /queries/abc/answer: a page, not JSON, for a person
+        from nettrial.web.errors import page_error
+
+        return page_error(request, InputError(field, message))
+    return _error(422, "invalid", message, field)
 
 
 async def _http_error(request: Request, error: StarletteHTTPException) -> Response:

@@ -13,7 +13,7 @@ from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from nettrial.api.deps import role_matrix
 from nettrial.api.main import build_app
@@ -21,7 +21,7 @@ from nettrial.safety.dosing import Action
 from nettrial.safety.schedule import Status as VisitStatus
 from nettrial.safety.schedule import VisitKind
 from nettrial.store import adverse_events, assessments, audit, measurements, queries, treatment, visits
-from nettrial.store.models import AuditEntry
+from nettrial.store.models import ApiToken, AuditEntry
 from nettrial.store.participants import get_participant
 from nettrial.store.screening import SEXES
 from nettrial.store.users import ROLES
@@ -330,3 +330,34 @@ def test_every_coded_value_these_pages_show_has_its_text_in_english_and_chinese(
     used |= {f"exports.{n}" for n in exports.PLANNED} | {f"exports.{n}_what" for n in exports.PLANNED}
     assert sorted(used - english.keys()) == []
     assert sorted(used - chinese.keys()) == []
+
+
+def test_a_malformed_value_in_a_page_address_is_an_error_page_and_in_an_api_address_json(db):
+    # Today's pages take their parameters as text; a typed one added later must still answer a person
+    # with a page.
+    def typed(number: int) -> int:
+        return number
+
+    app = build_app(db, factories.PROTOCOL)
+    app.add_api_route("/page-of/{number}", typed, methods=["GET"])
+    app.add_api_route("/api/v1/page-of/{number}", typed, methods=["GET"])
+    client = TestClient(app)
+    page, api = client.get("/page-of/abc"), client.get("/api/v1/page-of/abc")
+    assert (page.status_code, api.status_code) == (422, 422)
+    assert page.headers["content-type"].startswith("text/html") and "number" in page.text
+    assert api.json()["error"]["field"] == "number"
+
+
+def test_a_form_posted_after_the_session_ended_returns_to_its_page_after_signing_in(study):
+    db, clients = study
+    coordinator = clients["coordinator"]
+    form = {"visit_code": "C1D15", "status": "missed", "csrf_token": _csrf(coordinator)}
+    with db.session() as session:  # every session ends (expired or signed out elsewhere)
+        session.execute(delete(ApiToken))
+    page = f"http://testserver{P}"
+    sent = coordinator.post(f"{P}/visits", data=form, headers={"referer": page}, follow_redirects=False)
+    assert (sent.status_code, sent.headers["location"]) == (303, f"/login?next={P}")
+    elsewhere = coordinator.post(
+        f"{P}/visits", data=form, headers={"referer": "https://evil.example/x"}, follow_redirects=False
+    )
+    assert elsewhere.headers["location"] == "/login?next=/"
