@@ -27,6 +27,7 @@ from nettrial.store.screening import SEXES
 from nettrial.store.users import ROLES
 from nettrial.web.i18n import catalogue
 from nettrial.web.pages import (
+    PAGES,
     adverse_event_pages,
     corrections,
     exports,
@@ -102,6 +103,7 @@ POSTS = [
     ("/queries", {"entity": "adverse_event", "entity_id": "1", "text": "Grade?"}, "query.open"),
     ("/queries/1/answer", {"answer": "Checked"}, "query.answer"),
     ("/queries/1/close", {"reason": "withdrawn"}, "query.close"),
+    ("/exports/fhir", {"cutoff": TODAY, "identity": "identified"}, "export.identified"),
 ]
 PAGE_MODULES = (
     participants,
@@ -207,14 +209,16 @@ def _entries(db) -> int:
         return session.scalar(select(func.count(AuditEntry.id)))
 
 
-def test_every_form_handler_is_in_the_list(study):
-    _, clients = study
+def test_every_form_handler_is_in_the_list():
     mine = {module.__name__ for module in PAGE_MODULES}
+    # The page routers themselves: the application's route list holds included routers, not routes.
     handlers = [
         route.path
-        for route in clients["admin"].app.routes
+        for router in PAGES
+        for route in router.routes
         if "POST" in getattr(route, "methods", ()) and route.endpoint.__module__ in mine
     ]
+    assert len(handlers) >= len(POSTS) // 2  # the walk finds the handlers (it once found none)
     for handler in handlers:
         pattern = re.sub(r"\{[^}]+\}", "[^/]+", handler)
         assert any(re.fullmatch(pattern, path) for path, _, _ in POSTS), handler

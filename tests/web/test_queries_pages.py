@@ -1,7 +1,8 @@
 """Data queries in a real browser: the monitor opens one, the coordinator answers, the monitor closes it.
 
 Each role sees only the forms it may use: the monitor opens and closes, the coordinator opens and
-answers, the statistician only reads. The exports page is a placeholder every reader sees.
+answers, the statistician only reads queries; on the exports page the statistician is offered
+pseudonymised exports only.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def test_an_unanswered_query_is_closed_only_with_a_reason(page, study):
     expect(page.locator("#query-1 .query-status")).to_have_text("closed")
 
 
-def test_the_statistician_reads_queries_and_exports_without_a_form(page, study):
+def test_the_statistician_reads_queries_without_a_form_and_exports_pseudonymised_only(page, study):
     live = study
     sign_in(page, live, "statistician")
     page.goto(f"{live.url}/queries")
@@ -127,4 +128,7 @@ def test_the_statistician_reads_queries_and_exports_without_a_form(page, study):
     page.goto(f"{live.url}/exports")
     expect(page.get_by_role("heading", name="Exports")).to_be_visible()
     expect(page.locator("main")).to_contain_text("CDISC SDTM")
-    shot(page, "01-exports-placeholder")
+    # No choice of identified data: one fixed, pseudonymised form per format.
+    expect(page.locator("main input[type=radio][name=identity]")).to_have_count(0)
+    expect(page.locator("main input[type=hidden][name=identity][value=pseudonymised]").first).to_be_attached()
+    shot(page, "01-exports-statistician")
