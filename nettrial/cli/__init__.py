@@ -77,4 +77,4 @@ def parse_date(text: str | None, field: str):
 
 
 # Sub-commands register themselves on `main` when their module is imported.
-from nettrial.cli import clinical, design, export, report, safety, service, survival  # noqa: E402, F401
+from nettrial.cli import clinical, design, export, report, safety, service, standards, survival  # noqa: E402, F401
