@@ -212,9 +212,7 @@ def screening_funnel(session: Session) -> Counter[str]:
                 select(EligibilityEvaluation.decision, func.count())
                 .where(EligibilityEvaluation.id.in_(latest))
                 .group_by(EligibilityEvaluation.decision)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     )
     funnel["screened"] = session.scalar(select(func.count(Patient.id))) or 0

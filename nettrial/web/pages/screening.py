@@ -85,7 +85,7 @@ def _log_page(
     with reading(request.app.state.db) as session:
         rows = []
         evaluations = screening.latest_evaluations(session)
-        study_ids = dict(session.execute(select(Participant.patient_id, Participant.study_id)).tuples().all())
+        study_ids = dict(session.execute(select(Participant.patient_id, Participant.study_id)).all())
         for patient in session.scalars(
             select(Patient).options(joinedload(Patient.site)).order_by(Patient.id)
         ):
