@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from nettrial.api.main import build_app
 from nettrial.protocol.load import load_protocol
@@ -25,6 +28,8 @@ from nettrial.store.users import ROLES, create_user
 PROTOCOL = load_protocol("nct07279532")
 SITE = "ZJU2"
 ELIGIBLE_RECORD = Path(__file__).parent / "eligibility" / "eligible_record.json"
+# A week before the eligible record's planned first dose (2 March 2026), where hand-built studies start.
+ENROLLED_AT = dt.datetime(2026, 2, 25, 9, tzinfo=dt.UTC)
 
 
 def password(role: str) -> str:
@@ -99,3 +104,28 @@ def login(api: TestClient, role: str) -> dict[str, str]:
     response = api.post("/api/v1/auth/token", data={"username": role, "password": password(role)})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@contextmanager
+def writing(db: Database, actor: str = "investigator", reason: str | None = None) -> Iterator[Session]:
+    """A write session whose changes the audit trail records as made by ``actor``, for ``reason``."""
+    with db.session() as session:
+        audit.acting_as(session, None, actor)
+        with audit.because(session, reason):
+            yield session
+
+
+def enrolled_before_first_dose(db: Database, *names: str) -> dict[str, int]:
+    """Seed, enrol a participant per patient name (default one) and date each enrolment ENROLLED_AT.
+
+    Enrolment is stamped now; dated back, it comes before first doses logged from March 2026.
+    Returns the participant ids by name.
+    """
+    from nettrial.store.models import Participant
+
+    users = seed(db)
+    ids = {name: enrolled(db, users["investigator"], name=name) for name in names or ("Test Patient",)}
+    with writing(db, reason="test: enrolment dated before the first dose") as session:
+        for participant_id in ids.values():
+            session.get(Participant, participant_id).enrolled_at = ENROLLED_AT
+    return ids

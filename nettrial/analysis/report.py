@@ -421,7 +421,7 @@ def build_report(database, protocol, out_dir: str | Path, *, cutoff: dt.date) ->
         The files written (in a fixed order), the cut-off and versions, and the primary
         endpoint's statistics (``SurvivalAnalysis.to_dict()`` of RFS).
     """
-    from nettrial.analysis import plots
+    from nettrial.analysis import consort_diagram, plots
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -430,7 +430,7 @@ def build_report(database, protocol, out_dir: str | Path, *, cutoff: dt.date) ->
         results = study_results(session, protocol, cutoff)
     files: list[Path] = []
     figures = {
-        "consort": lambda: plots.consort_figure(results.flow),
+        "consort": lambda: consort_diagram.consort_figure(results.flow),
         "km-rfs": lambda: _km_rfs_figure(results) if results.survival["RFS"] is not None else None,
         "ae-grades": lambda: plots.ae_grade_figure(results.worst),
         "swimmer": lambda: plots.swimmer_figure(results.subjects, results.tte["RFS"], cutoff=cutoff),

@@ -113,15 +113,16 @@ def safety_population(population: pd.DataFrame | Iterable[str]) -> tuple[str, ..
     return tuple(sorted(set(population)))
 
 
-def _emergent(adae: pd.DataFrame, population: tuple[str, ...]) -> pd.DataFrame:
-    """The treatment-emergent rows; each must belong to a participant of the population."""
+def _emergent(adae: pd.DataFrame, population: pd.DataFrame | Iterable[str]) -> tuple[pd.DataFrame, int]:
+    """The treatment-emergent rows and N, the size of the safety population they must all belong to."""
+    members = safety_population(population)
     rows = adae[adae["TRTEMFL"] == "Y"]
-    outside = sorted(set(rows["USUBJID"]) - set(population))
+    outside = sorted(set(rows["USUBJID"]) - set(members))
     if outside:
         raise InputError(
             "population", f"{outside[0]} has treatment-emergent events but is not in the safety population"
         )
-    return rows
+    return rows, len(members)
 
 
 def overview(adae: pd.DataFrame, population: pd.DataFrame | Iterable[str]) -> pd.DataFrame:
@@ -140,9 +141,7 @@ def overview(adae: pd.DataFrame, population: pd.DataFrame | Iterable[str]) -> pd
         One row per category of ``OVERVIEW``, in its order: category, label, n (participants),
         pct (of N, rounded as the module says), events, N.
     """
-    members = safety_population(population)
-    rows = _emergent(adae, members)
-    total = len(members)
+    rows, total = _emergent(adae, population)
     lines = []
     for category, label, condition in OVERVIEW:
         chosen = rows[rows.eval(condition)] if len(rows) else rows
@@ -177,9 +176,7 @@ def by_term(adae: pd.DataFrame, population: pd.DataFrame | Iterable[str]) -> pd.
         the SOC, at their worst grade in it), then its "term" rows; grade_1..grade_5 count
         participants by worst grade, n_any and n_grade_3_plus with their percentages of N.
     """
-    members = safety_population(population)
-    rows = _emergent(adae, members)
-    total = len(members)
+    rows, total = _emergent(adae, population)
     terms = worst_grade(rows, per="term", treatment_emergent_only=False)
     socs = terms.groupby(["USUBJID", "AEBODSYS"], as_index=False)["AETOXGR"].max()
     term_counts = _by_grade(terms, ["AEBODSYS", "AEDECOD"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -19,12 +18,12 @@ from nettrial.analysis.adverse_events import (
     worst_grade,
 )
 from nettrial.exceptions import InputError, RuleDataError
-from nettrial.store import audit, treatment
+from nettrial.store import treatment
 from nettrial.store.adverse_events import RELATEDNESS, create_adverse_event
 from nettrial.store.models import AdverseEvent, Participant
 from tests import factories
 from tests.analysis.conftest import DEMO_CUTOFF
-from tests.factories import PROTOCOL
+from tests.factories import PROTOCOL, writing
 
 D = dt.date.fromisoformat
 DAY = dt.timedelta(days=1)
@@ -130,23 +129,12 @@ def test_worst_grade_refuses_an_unknown_level():
 # --- the table from a hand-built study -------------------------------------------------------------
 
 
-@contextmanager
-def _writing(db, reason: str | None = None):
-    with db.session() as session:
-        audit.acting_as(session, None, "investigator")
-        with audit.because(session, reason):
-            yield session
-
-
 def _participant_with_events(db) -> dict[str, int]:
     """A participant dosed FIRST..LAST (discontinued), with events at the window's edges.
 
     Returns the event ids by name.
     """
-    users = factories.seed(db)
-    participant_id = factories.enrolled(db, users["investigator"])
-    with _writing(db, "test: enrolment dated before the first dose") as session:
-        session.get(Participant, participant_id).enrolled_at = dt.datetime(2026, 2, 25, 9, tzinfo=dt.UTC)
+    (participant_id,) = factories.enrolled_before_first_dose(db).values()
     onsets = {
         "before_first_dose": FIRST - DAY,
         "first_dose": FIRST,
@@ -154,7 +142,7 @@ def _participant_with_events(db) -> dict[str, int]:
         "last_plus_31": LAST + 31 * DAY,
     }
     ids = {}
-    with _writing(db) as session:
+    with writing(db) as session:
         participant = session.get(Participant, participant_id)
         treatment.add_period(
             session,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,13 @@ from sqlalchemy import func, select
 
 from nettrial._yaml import load_yaml
 from nettrial.analysis.consort import _ruled_out_by, consort_flow, participant_flow
-from nettrial.store import audit, treatment
+from nettrial.store import treatment
 from nettrial.store.assessments import create_disposition
 from nettrial.store.models import Disposition, EligibilityEvaluation, Participant, Patient
 from nettrial.store.screening import evaluate_patient, save_screening_record
 from tests import factories
 from tests.analysis.conftest import DEMO_CUTOFF
-from tests.factories import PROTOCOL
+from tests.factories import PROTOCOL, writing
 
 D = dt.date.fromisoformat
 DAY = dt.timedelta(days=1)
@@ -65,18 +64,10 @@ def test_a_criterion_of_an_inclusion_group_counts_only_when_the_whole_group_fail
 # --- a hand-built study -------------------------------------------------------------------------
 
 
-@contextmanager
-def _writing(db, reason: str | None = None):
-    with db.session() as session:
-        audit.acting_as(session, None, "investigator")
-        with audit.because(session, reason):
-            yield session
-
-
 def _screen(db, user_id: int, name: str, record: dict | None, *, dob: str = "1965-05-10") -> int:
     patient_id = factories.patient(db, user_id, name=name, dob=dob)
     if record is not None:
-        with _writing(db) as session:
+        with writing(db) as session:
             patient = session.get(Patient, patient_id)
             save_screening_record(session, patient=patient, record=record, user_id=user_id)
             evaluate_patient(session, patient=patient, protocol=PROTOCOL, user_id=user_id)
@@ -103,24 +94,24 @@ def _study(db) -> dict[str, str]:
         "no_consent": _screen(db, uid, "no_consent", factories.eligible_record(consent={})),
         "not_evaluated": _screen(db, uid, "not_evaluated", None),
     }
-    with _writing(db, "test: the first evaluation was made at screening") as session:
+    with writing(db, reason="test: the first evaluation was made at screening") as session:
         first = session.scalar(
             select(EligibilityEvaluation).where(EligibilityEvaluation.patient_id == ids["rescreened"])
         )
         first.evaluated_at = dt.datetime(2026, 2, 20, 9, tzinfo=dt.UTC)
-    with _writing(db) as session:
+    with writing(db) as session:
         patient = session.get(Patient, ids["rescreened"])
         save_screening_record(session, patient=patient, record=factories.eligible_record(), user_id=uid)
         evaluate_patient(session, patient=patient, protocol=PROTOCOL, user_id=uid)
     participants = {
         name: factories.enrolled(db, uid, name=name) for name in ("dosing", "undosed", "stopped", "completed")
     }
-    with _writing(db, "test: screening and enrolment dated on the study's timeline") as session:
+    with writing(db, reason="test: screening and enrolment dated on the study's timeline") as session:
         for patient in session.scalars(select(Patient)):
             patient.created_at = dt.datetime(2026, 2, 16, 9, tzinfo=dt.UTC)
         for participant_id in participants.values():
-            session.get(Participant, participant_id).enrolled_at = dt.datetime(2026, 2, 25, 9, tzinfo=dt.UTC)
-    with _writing(db) as session:
+            session.get(Participant, participant_id).enrolled_at = factories.ENROLLED_AT
+    with writing(db) as session:
         people = {name: session.get(Participant, pid) for name, pid in participants.items()}
         common = {"protocol": PROTOCOL, "dose_level": 0, "start_date": FIRST, "today": TODAY}
         treatment.add_period(session, participant=people["dosing"], **common)

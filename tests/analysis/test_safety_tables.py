@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -23,12 +22,12 @@ from nettrial.analysis.safety_tables import (
     safety_population,
 )
 from nettrial.exceptions import InputError
-from nettrial.store import audit, treatment
+from nettrial.store import treatment
 from nettrial.store.assessments import create_disposition
 from nettrial.store.models import Disposition, DosingPeriod, Participant
 from tests import factories
 from tests.analysis.conftest import DEMO_CUTOFF
-from tests.factories import PROTOCOL
+from tests.factories import PROTOCOL, writing
 
 D = dt.date.fromisoformat
 DAY = dt.timedelta(days=1)
@@ -166,23 +165,10 @@ FIRST = D("2026-03-02")
 FULL = 6 * 28  # days of six cycles of 28 (protocol settings)
 
 
-@contextmanager
-def _writing(db, reason: str | None = None):
-    with db.session() as session:
-        audit.acting_as(session, None, "investigator")
-        with audit.because(session, reason):
-            yield session
-
-
 def _study(db) -> dict[str, str]:
     """Four participants: six full cycles; one day short; reduced and still dosing; never dosed."""
-    users = factories.seed(db)
-    names = ("complete", "short", "reduced", "undosed")
-    ids = {name: factories.enrolled(db, users["investigator"], name=name) for name in names}
-    with _writing(db, "test: enrolment dated before the first doses") as session:
-        for participant_id in ids.values():
-            session.get(Participant, participant_id).enrolled_at = dt.datetime(2026, 2, 25, 9, tzinfo=dt.UTC)
-    with _writing(db) as session:
+    ids = factories.enrolled_before_first_dose(db, "complete", "short", "reduced", "undosed")
+    with writing(db) as session:
 
         def period(
             name: str, level: int, start: dt.date, stop: dt.date | None, reason: str | None, **kw

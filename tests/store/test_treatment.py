@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
 
 from nettrial.exceptions import ConflictError, InputError
-from nettrial.store import audit, measurements, treatment
+from nettrial.store import measurements, treatment
 from nettrial.store.models import AuditEntry, DosingPeriod, LabResult, Participant
 from tests import factories
-from tests.factories import PROTOCOL
+from tests.factories import PROTOCOL, writing
 
 PLANNED = dt.date(2026, 3, 2)  # the eligible record's planned first dose, copied at enrolment
 D = dt.date.fromisoformat
 TODAY = D("2026-06-30")
-
-
-@contextmanager
-def _writing(db, reason: str | None = None):
-    with db.session() as session:
-        audit.acting_as(session, None, "investigator")
-        with audit.because(session, reason):
-            yield session
 
 
 def _participant(db) -> int:
@@ -33,7 +24,7 @@ def _participant(db) -> int:
 
 
 def _add(db, participant_id: int, **fields) -> DosingPeriod:
-    with _writing(db) as session:
+    with writing(db) as session:
         participant = session.get(Participant, participant_id)
         return treatment.add_period(
             session, participant=participant, protocol=PROTOCOL, today=TODAY, **fields
@@ -41,7 +32,7 @@ def _add(db, participant_id: int, **fields) -> DosingPeriod:
 
 
 def _stop(db, period_id: int, reason: str = "grade 3 hypertension", **changes) -> DosingPeriod:
-    with _writing(db, reason) as session:
+    with writing(db, reason=reason) as session:
         period = session.get(DosingPeriod, period_id)
         return treatment.update_period(
             session, period=period, protocol=PROTOCOL, changes=changes, today=TODAY
@@ -72,9 +63,9 @@ def test_the_first_period_records_the_first_dose_replacing_the_planned_date(db):
 
 def test_the_first_dose_sets_an_unset_first_dose_date_and_grades_against_its_baseline(db):
     participant_id = _participant(db)
-    with _writing(db, "first dose postponed, date not yet known") as session:
+    with writing(db, reason="first dose postponed, date not yet known") as session:
         session.get(Participant, participant_id).first_dose_date = None
-    with _writing(db) as session:
+    with writing(db) as session:
         participant = session.get(Participant, participant_id)
         for value, day in ((80, "2026-02-24"), (130, "2026-03-30")):
             measurements.add_lab(
