@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -74,6 +75,40 @@ def parse_date(text: str | None, field: str):
         return date.fromisoformat(text)
     except ValueError:
         raise InputError(field, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def out_option(what: str) -> Callable[..., Any]:
+    """``--out``: the directory ``what`` is written to, passed as ``out_dir``."""
+    return click.option(
+        "--out",
+        "out_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"Directory the {what} is written to (created if missing).",
+    )
+
+
+def study_database(url: str | None):
+    """The study database, refused (exit 2) when it does not exist or has no schema yet.
+
+    For commands that read a study (a report, an export): a SQLite file that is not there is not created.
+    """
+    from sqlalchemy.engine import make_url
+
+    from nettrial.config import get_settings
+    from nettrial.store import migrate
+    from nettrial.store.db import connect, normalise_url
+
+    target = make_url(normalise_url(url or get_settings().database_url))
+    missing = f"{target.render_as_string(hide_password=True)} holds no study"
+    if target.get_backend_name() == "sqlite" and not Path(target.database or "").is_file():
+        raise InputError("database_url", f"{missing} (no such file)")
+    database = connect(url)
+    if migrate.current(database) is None:
+        raise InputError(
+            "database_url", f"{missing}: create one with `nettrial db upgrade` or `nettrial demo`"
+        )
+    return database
 
 
 # Sub-commands register themselves on `main` when their module is imported.

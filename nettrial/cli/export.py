@@ -13,20 +13,14 @@ from pathlib import Path
 
 import click
 
-from nettrial.cli import main, reports_errors, show
+from nettrial.cli import main, out_option, reports_errors, show, study_database
 from nettrial.cli.service import database_option
-from nettrial.export import FORMATS
+from nettrial.export import FORMATS, record_result
 
 
 @main.command("export")
 @click.argument("format_name", metavar="FORMAT", type=click.Choice(list(FORMATS)))
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory the export is written to (created if missing).",
-)
+@out_option("export")
 @click.option("--cutoff", help="Data cut-off date, YYYY-MM-DD (default: today, UTC).")
 @click.option(
     "--pseudonymised/--identified",
@@ -49,13 +43,11 @@ def export_command(
 ) -> None:
     """Export the study as FORMAT into --out, as the user --as; the export is audited."""
     from nettrial.api.deps import may
-    from nettrial.cli.report import _study_database
     from nettrial.config import get_settings
     from nettrial.protocol.load import load_protocol
     from nettrial.store import exports
-    from nettrial.store.db import connect
 
-    db = _study_database(connect, database_url)
+    db = study_database(database_url)
     user = _user(db, username)
     requested = None if pseudonymised is None else ("pseudonymised" if pseudonymised else "identified")
     form = exports.choose_form(user.role, lambda action: may(user.role, action), requested)
@@ -65,17 +57,7 @@ def export_command(
     with db.session(write=False) as session:
         result = export(session, protocol, out_dir, cutoff=cutoff_on, pseudonymised=form)
     with db.session() as session:
-        exports.record_export(
-            session,
-            user_id=user.id,
-            username=user.username,
-            format=result.format,
-            cutoff=result.cutoff,
-            pseudonymised=result.pseudonymised,
-            files=result.files,
-            counts=result.counts,
-            root=out_dir,
-        )
+        record_result(session, result, user_id=user.id, username=user.username, root=out_dir)
     show(result, as_json)
     if not as_json:
         click.echo(f"recorded in the audit trail as {user.username} ({user.role})")

@@ -8,20 +8,13 @@ from pathlib import Path
 
 import click
 
-from nettrial.cli import emit_json, main, parse_date, reports_errors
+from nettrial.cli import emit_json, main, out_option, parse_date, reports_errors, study_database
 from nettrial.cli.service import database_option
 from nettrial.config import get_settings
-from nettrial.exceptions import InputError
 
 
 @main.command("report")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory the report is written to (created if missing).",
-)
+@out_option("report")
 @click.option("--cutoff", help="Data cut-off date, YYYY-MM-DD (default: today).")
 @click.option(
     "--protocol", "source", help="Built-in protocol name or file (default: the settings' protocol)."
@@ -33,7 +26,6 @@ def report_command(out_dir: Path, cutoff: str | None, source: str | None, databa
     """Write the study report (report.html, report.pdf, figures/) for a data cut-off."""
     from nettrial.analysis.report import build_report
     from nettrial.protocol.load import load_protocol
-    from nettrial.store.db import connect
 
     started = time.perf_counter()
     cutoff_date = parse_date(cutoff, "cutoff") or date.today()
@@ -41,7 +33,7 @@ def report_command(out_dir: Path, cutoff: str | None, source: str | None, databa
         # Said first, so that a report cut off at "today" says which day that was.
         click.echo(f"data cut-off {cutoff_date.isoformat()}{'' if cutoff else ' (today)'}")
     result = build_report(
-        _study_database(connect, database_url),
+        study_database(database_url),
         load_protocol(source or get_settings().protocol),
         out_dir,
         cutoff=cutoff_date,
@@ -53,25 +45,3 @@ def report_command(out_dir: Path, cutoff: str | None, source: str | None, databa
     for path in result.files:
         click.echo(f"wrote {path}")
     click.echo(f"{len(result.files)} files in {seconds:.1f} s")
-
-
-def _study_database(connect, url: str | None):
-    """The study database, refused (exit 2) when it does not exist or has no schema yet.
-
-    A report only reads: a SQLite file that is not there is not created.
-    """
-    from sqlalchemy.engine import make_url
-
-    from nettrial.store import migrate
-    from nettrial.store.db import normalise_url
-
-    target = make_url(normalise_url(url or get_settings().database_url))
-    missing = f"{target.render_as_string(hide_password=True)} holds no study"
-    if target.get_backend_name() == "sqlite" and not Path(target.database or "").is_file():
-        raise InputError("database_url", f"{missing} (no such file)")
-    database = connect(url)
-    if migrate.current(database) is None:
-        raise InputError(
-            "database_url", f"{missing}: create one with `nettrial db upgrade` or `nettrial demo`"
-        )
-    return database

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nettrial.cli import emit_json, main, reports_errors, show
+from nettrial.cli import main, reports_errors, show
 from nettrial.cli.service import database_option
 
 
@@ -24,7 +24,8 @@ def ctgov_group() -> None:
 def compare_command(record: Path, source: str | None, as_json: bool) -> None:
     """Compare a registry record (API v2 JSON) with the protocol file; exit 1 when they differ."""
     from nettrial.config import get_settings
-    from nettrial.export.ctgov_record import compare, load_record
+    from nettrial.export.ctgov_compare import compare
+    from nettrial.export.ctgov_record import load_record
     from nettrial.protocol.load import load_protocol
 
     comparison = compare(load_record(record), load_protocol(source or get_settings().protocol))
@@ -54,8 +55,4 @@ def import_odm_command(path: Path, username: str, database_url: str | None, as_j
         raise InputError("path", f"{path} is not a file")
     db = connect(database_url)
     migrate.upgrade(db)
-    result = import_odm(db, path, username=username)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        click.echo(result.explain())
+    show(import_odm(db, path, username=username), as_json)

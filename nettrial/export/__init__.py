@@ -1,7 +1,8 @@
 """Everything the study holds, in standard forms: CDISC SDTM and ODM, ClinicalTrials.gov, FHIR.
 
 One module per format. Each has ``export(session, protocol, out, *, cutoff, pseudonymised=False)``
-returning an :class:`ExportResult`; ``FORMATS`` names them for the command line and the web page.
+returning an :class:`ExportResult`; ``FORMATS`` names them for the command line and the web page,
+which both put every export in the audit trail with ``record_result``.
 Exports read the store and the analysis; they never import the service.
 """
 
@@ -12,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # name -> (module, what it writes). Imported on use: each format has its own dependencies.
 FORMATS: dict[str, tuple[str, str]] = {
@@ -60,3 +64,22 @@ def exporter(name: str) -> Callable[..., ExportResult]:
     if name not in FORMATS:
         raise InputError("format", f"{name!r} is not an export format", allowed=sorted(FORMATS))
     return import_module(FORMATS[name][0]).export
+
+
+def record_result(
+    session: Session, result: ExportResult, *, user_id: int | None, username: str, root: Path
+) -> None:
+    """Add ``result`` to the audit trail as made by ``username``, its files by their place in ``root``."""
+    from nettrial.store.exports import record_export  # on use: the command line loads FORMATS at start
+
+    record_export(
+        session,
+        user_id=user_id,
+        username=username,
+        format=result.format,
+        cutoff=result.cutoff,
+        pseudonymised=result.pseudonymised,
+        files=result.files,
+        counts=result.counts,
+        root=root,
+    )

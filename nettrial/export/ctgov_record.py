@@ -1,4 +1,4 @@
-"""A ClinicalTrials.gov registry record (API v2 JSON), read and compared with the protocol file.
+"""A ClinicalTrials.gov registry record (API v2 JSON), read and type-checked.
 
 Source: the ClinicalTrials.gov API v2 study data structure
 (https://clinicaltrials.gov/data-api/about-api/study-data-structure): a study is
@@ -8,17 +8,11 @@ the identification, status, sponsor, conditions, design, arms and eligibility mo
 ``load_record`` reads a record and checks the type of every part it uses: a missing
 ``protocolSection`` or a value of the wrong type is refused with an ``InputError`` naming its JSON
 path (``protocolSection.designModule.enrollmentInfo.count``). Parts the record leaves out are
-``None``: a registry record need not state everything.
-
-``compare`` lists every difference between the record and the protocol file:
-
-- identity: each row of ``FIELDS`` (record path, protocol path, how values are read) and the arms,
-  matched by label;
-- eligibility: the record's ``eligibilityCriteria`` text split into its numbered (or bulleted)
-  inclusion and exclusion criteria, the n-th of each kind compared with the protocol file's n-th
-  criterion of that kind. Texts are compared after normalisation: CommonMark backslash escapes are
-  undone (the registry stores Markdown, so ``\\>60`` is ``>60``) and runs of whitespace become one
-  space. Nothing else is normalised: ``>=`` and ``≥`` are different wordings.
+``None``: a registry record need not state everything. ``split_criteria`` reads the record's
+``eligibilityCriteria`` text as its numbered (or bulleted) inclusion and exclusion criteria, each
+text ``normalise``d: CommonMark backslash escapes are undone (the registry stores Markdown, so
+``\\>60`` is ``>60``) and runs of whitespace become one space. ``nettrial.export.ctgov_compare``
+compares a record with the protocol file.
 """
 
 from __future__ import annotations
@@ -27,15 +21,14 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nettrial.exceptions import InputError
-from nettrial.protocol.model import Protocol
 
-__all__ = ["FIELDS", "Comparison", "Difference", "Record", "RegistryArm", "RegistryCriterion", "compare",
-           "load_record", "split_criteria"]  # fmt: skip
+__all__ = ["ARMS_PATH", "CRITERIA_PATH", "FIELDS", "Record", "RegistryArm", "RegistryCriterion",
+           "load_record", "normalise", "split_criteria"]  # fmt: skip
 
 _P = "protocolSection"
 _AGE = re.compile(r"^(\d+) (Year|Month|Week|Day|Hour|Minute)s?$")
@@ -128,8 +121,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("sex", _ELIG, "sex", "sex", str),
     FieldSpec("healthy_volunteers", _ELIG, "healthyVolunteers", "healthy_volunteers", bool, bool, bool),
 )
-_ARMS = f"{_P}.armsInterventionsModule.armGroups"
-_CRITERIA = f"{_P}.eligibilityModule.eligibilityCriteria"
+ARMS_PATH = f"{_P}.armsInterventionsModule.armGroups"
+CRITERIA_PATH = f"{_P}.eligibilityModule.eligibilityCriteria"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +146,7 @@ class RegistryCriterion:
 
     @property
     def path(self) -> str:
-        return f"{_CRITERIA} ({self.kind} {self.number})"
+        return f"{CRITERIA_PATH} ({self.kind} {self.number})"
 
 
 @dataclass(frozen=True)
@@ -211,14 +204,14 @@ def _checked(value: Any, kind: type, path: str) -> Any:
 
 
 def _arms(data: Mapping[str, Any]) -> tuple[RegistryArm, ...] | None:
-    groups = _get(data, _ARMS, object)
+    groups = _get(data, ARMS_PATH, object)
     if groups is None:
         return None
     if not isinstance(groups, list):
-        raise InputError(_ARMS, f"expected a list, found {_type_name(groups)}")
+        raise InputError(ARMS_PATH, f"expected a list, found {_type_name(groups)}")
     arms = []
     for i, group in enumerate(groups):
-        where = f"{_ARMS}[{i}]"
+        where = f"{ARMS_PATH}[{i}]"
         if not isinstance(group, dict):
             raise InputError(where, f"expected an object, found {_type_name(group)}")
         label = group.get("label")
@@ -283,7 +276,7 @@ def load_record(path: str | Path) -> Record:
     has_results = data.get("hasResults")
     if has_results is not None:
         _checked(has_results, bool, "hasResults")
-    return Record(path.name, values, _arms(data), _get(data, _CRITERIA, str), has_results, data)
+    return Record(path.name, values, _arms(data), _get(data, CRITERIA_PATH, str), has_results, data)
 
 
 # --- eligibility text ------------------------------------------------------------------------------
@@ -325,177 +318,3 @@ def split_criteria(text: str) -> tuple[RegistryCriterion, ...]:
             current.append(line)
     close()
     return tuple(found)
-
-
-# --- comparison ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Difference:
-    """One disagreement: where in the protocol file and in the record, and both values."""
-
-    protocol_path: str
-    record_path: str
-    kind: str  # differs | missing_in_record | missing_in_protocol
-    protocol: Any
-    record: Any
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    def explain(self) -> str:
-        """One line; a value longer than 60 characters is shortened here (``to_dict`` keeps it whole)."""
-        mine, theirs = _short(self.protocol), _short(self.record)
-        if self.kind == "missing_in_record":
-            return f"{self.protocol_path}: {mine} in the protocol, absent from {self.record_path}"
-        if self.kind == "missing_in_protocol":
-            return f"{self.record_path}: {theirs} in the record, absent from {self.protocol_path}"
-        line = f"{self.protocol_path}: protocol {mine} vs record {theirs} ({self.record_path})"
-        return line + (f"; {self.detail}" if self.detail else "")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Every difference between a registry record and the protocol file, and what was compared."""
-
-    nct_id: str
-    source: str
-    protocol_version: str
-    differences: tuple[Difference, ...]
-    compared: tuple[str, ...]  # protocol paths compared
-
-    @property
-    def matches(self) -> bool:
-        return not self.differences
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "nct_id": self.nct_id,
-            "source": self.source,
-            "protocol_version": self.protocol_version,
-            "matches": self.matches,
-            "compared": list(self.compared),
-            "differences": [d.to_dict() for d in self.differences],
-        }
-
-    def explain(self) -> str:
-        head = (
-            f"Registry record {self.source} ({self.nct_id}) vs protocol file version "
-            f"{self.protocol_version}: {len(self.compared)} items compared, "
-            f"{len(self.differences)} differences"
-        )
-        rules = "criterion texts compared after undoing Markdown escapes and collapsing whitespace"
-        return "\n".join([head, *(f"  - {d.explain()}" for d in self.differences), f"({rules})"])
-
-
-def _protocol_value(protocol: Protocol, path: str) -> Any:
-    node: Any = protocol
-    for step in path.split("."):
-        node = getattr(node, step)
-    return node
-
-
-def _first_difference(a: str, b: str) -> str:
-    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return f"first difference at character {at + 1}: {a[at : at + 30]!r} vs {b[at : at + 30]!r}"
-
-
-def _identity(record: Record, protocol: Protocol) -> list[Difference]:
-    found = []
-    for spec in FIELDS:
-        mine = spec.shown(_protocol_value(protocol, spec.protocol_path))
-        theirs = record.values[spec.name]
-        if theirs is None:
-            found.append(Difference(spec.protocol_path, spec.record_path, "missing_in_record", mine, None))
-        elif spec.kind is str and normalise(theirs) != normalise(mine):
-            detail = _first_difference(normalise(mine), normalise(theirs))
-            found.append(Difference(spec.protocol_path, spec.record_path, "differs", mine, theirs, detail))
-        elif spec.kind is not str and theirs != mine:
-            found.append(Difference(spec.protocol_path, spec.record_path, "differs", mine, theirs))
-    return found
-
-
-def _arm_differences(record: Record, protocol: Protocol) -> list[Difference]:
-    found = []
-    theirs = {arm.label: arm for arm in record.arms or ()}
-    for i, arm in enumerate(protocol.identity.arms):
-        where = f"identity.arms.{i}"
-        other = theirs.pop(arm.label, None)
-        if other is None:
-            found.append(Difference(where, _ARMS, "missing_in_record", arm.label, None))
-            continue
-        pairs = (
-            ("type", arm.type, other.type),
-            ("description", normalise(arm.description), other.description and normalise(other.description)),
-            ("interventions", tuple(arm.interventions), other.interventions),
-        )
-        record_names = {"type": "type", "description": "description", "interventions": "interventionNames"}
-        for name, mine, value in pairs:
-            path = f"{other.path}.{record_names[name]}"
-            if value is None:
-                found.append(Difference(f"{where}.{name}", path, "missing_in_record", mine, None))
-            elif value != mine:
-                found.append(Difference(f"{where}.{name}", path, "differs", mine, value))
-    found += [
-        Difference("identity.arms", a.path, "missing_in_protocol", None, a.label) for a in theirs.values()
-    ]
-    return found
-
-
-def _criteria_differences(record: Record, protocol: Protocol) -> list[Difference]:
-    found = []
-    listed = record.criteria()
-    for kind in ("inclusion", "exclusion"):
-        mine = [c for c in protocol.eligibility.criteria if c.kind == kind]
-        theirs = [c for c in listed if c.kind == kind]
-        for criterion, other in zip(mine, theirs, strict=False):
-            text = normalise(criterion.text)
-            if text != other.text:
-                detail = _first_difference(text, other.text)
-                where = f"eligibility.criteria.{criterion.id}.text"
-                found.append(Difference(where, other.path, "differs", text, other.text, detail))
-        for criterion in mine[len(theirs) :]:
-            where = f"eligibility.criteria.{criterion.id}.text"
-            found.append(Difference(where, _CRITERIA, "missing_in_record", normalise(criterion.text), None))
-        for other in theirs[len(mine) :]:
-            found.append(
-                Difference("eligibility.criteria", other.path, "missing_in_protocol", None, other.text)
-            )
-    return found
-
-
-def compare(record: Record, protocol: Protocol) -> Comparison:
-    """Every difference between a registry record and the protocol file.
-
-    Parameters
-    ----------
-    record : Record
-        From ``load_record``.
-    protocol : Protocol
-        The protocol file (``nettrial.protocol.load.load_protocol``).
-
-    Returns
-    -------
-    Comparison
-        ``differences`` with the protocol path, the record's JSON path, the kind (``differs``,
-        ``missing_in_record``, ``missing_in_protocol``) and both values; ``matches`` when there
-        are none; ``compared`` lists the protocol paths compared.
-    """
-    compared = [spec.protocol_path for spec in FIELDS]
-    compared += [f"identity.arms.{i}" for i in range(len(protocol.identity.arms))]
-    compared += [f"eligibility.criteria.{c.id}.text" for c in protocol.eligibility.criteria]
-    differences = [
-        *_identity(record, protocol),
-        *_arm_differences(record, protocol),
-        *_criteria_differences(record, protocol),
-    ]
-    return Comparison(
-        record.nct_id, record.source, protocol.protocol_version, tuple(differences), tuple(compared)
-    )

@@ -207,10 +207,7 @@ def _research_study(protocol: Protocol, status: str, study_ref: str, enrolled: i
         "title": identity.brief_title,
         "status": _allowed(ResearchStudy, "status", status),
         "primaryPurposeType": _coded(PURPOSES, PURPOSE_SYSTEM, identity.primary_purpose),
-        "phase": {
-            "coding": [{"system": PHASE_SYSTEM, "code": PHASES[identity.phase]}],
-            "text": identity.phase,
-        },
+        "phase": _coded(PHASES, PHASE_SYSTEM, identity.phase),
         "condition": [{"text": condition} for condition in identity.conditions],
         "description": identity.official_title,
         "enrollment": [{"reference": "#enrolment"}],

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Column, Date, Float, Integer, func, select
 
 from nettrial.exceptions import ConflictError, InputError
-from nettrial.export.odm import (
+from nettrial.export.odm_metadata import (
     CODELIST_OF,
     CODELISTS,
     FORM_BY_OID,

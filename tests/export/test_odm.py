@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from nettrial.exceptions import AuthenticationError, ConflictError, InputError
 from nettrial.export import exporter
-from nettrial.export.odm import NS, export
+from nettrial.export.odm import export
 from nettrial.export.odm_import import import_odm
+from nettrial.export.odm_metadata import NS
 from nettrial.store import audit, migrate, queries
 from nettrial.store.db import Database, connect
 from nettrial.store.models import AuditEntry, Base, Participant, Patient, User

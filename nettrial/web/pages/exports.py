@@ -16,6 +16,7 @@ import io
 import mimetypes
 import tempfile
 import zipfile
+from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nettrial.api.deps import Actor, writing
 from nettrial.exceptions import InputError, NotFoundError
-from nettrial.export import FORMATS, exporter
+from nettrial.export import FORMATS, exporter, record_result
 from nettrial.protocol.model import Protocol
 from nettrial.store import exports as store
 from nettrial.web.pages._forms import FormState, entered, note_refusal, require_any
@@ -132,19 +133,10 @@ def _export(
         out = Path(folder) / name
         with db.session(write=False) as session:
             result = exporter(name)(session, protocol, out, cutoff=cutoff, pseudonymised=pseudonymised)
-        files = sorted(result.files)
+        files = sorted(result.files)  # recorded and zipped in this order
         with writing(db, actor) as session:
-            store.record_export(
-                session,
-                user_id=actor.user_id,
-                username=actor.username,
-                format=result.format,
-                cutoff=result.cutoff,
-                pseudonymised=result.pseudonymised,
-                files=files,
-                counts=result.counts,
-                root=out,
-            )
+            result = replace(result, files=tuple(files))
+            record_result(session, result, user_id=actor.user_id, username=actor.username, root=out)
         if len(files) == 1:
             only = files[0]
             media_type = MEDIA_TYPES.get(only.name) or mimetypes.guess_type(only.name)[0]
