@@ -297,7 +297,7 @@ class _Reader:
             "entity_id": str(row_id),
             "field": column.name,
             "old_value": None,
-            "new_value": audit._text(value),
+            "new_value": audit.value_text(value),
             "reason": reason,
         }
         order = [c.name for c in form.model.__table__.columns].index(column.name)
@@ -341,7 +341,7 @@ def import_odm(db: Database, path: Path, *, username: str = "system") -> ImportR
             "entity_id": root.find(tag("Study")).get("OID", ""),
             "field": "import_odm",
             "old_value": None,
-            "new_value": audit._text(
+            "new_value": audit.value_text(
                 {"file": path.name, "sha256": hashlib.sha256(raw).hexdigest(), "rows": counts}
             ),
             "reason": f"imported from ODM file {path.name}",
@@ -387,7 +387,7 @@ def _restore(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
         found = sorted(rows.get(table.name, ()), key=lambda r: r["id"])
         document["tables"][table.name] = {
             "columns": names,
-            "rows": [[backup._plain(row.get(n)) for n in names] for row in found],
+            "rows": [[backup.plain_value(row.get(n)) for n in names] for row in found],
         }
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / "odm-import.json"

@@ -54,7 +54,8 @@ def because(session: Session, reason: str | None) -> Iterator[Session]:
         session.info[_REASON] = previous
 
 
-def _text(value: Any) -> str | None:
+def value_text(value: Any) -> str | None:
+    """A value as the audit log stores it (dates in ISO 8601); also used to rebuild entries on import."""
     if value is None:
         return None
     if isinstance(value, (dt.date, dt.datetime)):
@@ -150,8 +151,8 @@ def _write_entries(session: Session, _context: Any) -> None:
                 "entity": table,
                 "entity_id": "/".join(str(part) for part in identity or ()),
                 "field": key,
-                "old_value": "<hidden>" if masked and old is not None else _text(old),
-                "new_value": "<hidden>" if masked and new is not None else _text(new),
+                "old_value": "<hidden>" if masked and old is not None else value_text(old),
+                "new_value": "<hidden>" if masked and new is not None else value_text(new),
                 "reason": reason,
             }
         )
@@ -172,7 +173,7 @@ def record_event(
         "entity_id": str(entity_id),
         "field": what,
         "old_value": None,
-        "new_value": _text(detail),
+        "new_value": value_text(detail),
         "reason": reason,
     }
     _append(session, [row])

@@ -33,7 +33,8 @@ def _open(path: Path, mode: str):
     )
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A column value as a backup document holds it (dates in ISO 8601)."""
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
 
 
@@ -54,7 +55,7 @@ def backup(db: Database, path: Path) -> dict[str, int]:
             rows = connection.execute(select(table).order_by(*table.primary_key.columns)).all()
             document["tables"][table.name] = {
                 "columns": [c.name for c in table.columns],
-                "rows": [[_plain(v) for v in row] for row in rows],
+                "rows": [[plain_value(v) for v in row] for row in rows],
             }
     with _open(path, "w") as handle:
         json.dump(document, handle, ensure_ascii=False)
