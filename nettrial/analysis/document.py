@@ -193,7 +193,10 @@ def _column_widths(table: Table, total: float) -> list[float]:
 
 
 # The PDF's standard fonts (Helvetica) have Latin-1 glyphs only; spell the few others out.
-_PDF_SPELLING = str.maketrans({"≥": ">=", "≤": "<=", "μ": "u", "→": "->", "−": "-"})
+# The PDF's standard fonts cover Latin-1 only: other signs the registry's wording uses are spelled out.
+_PDF_SPELLING = str.maketrans(
+    {"≥": ">=", "≤": "<=", "μ": "u", "→": "->", "−": "-"} | {s: f"^{d}" for d, s in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")}
+)
 
 
 def _pdf_text(text: str) -> str:
