@@ -86,13 +86,19 @@ def eligible_patient(db: Database, user_id: int, **kwargs: Any) -> int:
 
 
 def enrolled(db: Database, user_id: int, **kwargs: Any) -> int:
-    """An enrolled participant's id."""
+    """An enrolled participant's id, the enrolment dated ENROLLED_AT: before the first doses the tests
+    log from March 2026 (dosing before enrolment is refused)."""
     patient_id = eligible_patient(db, user_id, **kwargs)
     with db.session() as session:
         audit.acting_as(session, user_id, "test")
         from nettrial.store.models import Patient
 
-        return enrol(session, patient=session.get(Patient, patient_id), protocol=PROTOCOL, user_id=user_id).id
+        participant = enrol(
+            session, patient=session.get(Patient, patient_id), protocol=PROTOCOL, user_id=user_id
+        )
+        with audit.because(session, "test: enrolment dated back to before the first dose"):
+            participant.enrolled_at = ENROLLED_AT
+        return participant.id
 
 
 def client(db: Database) -> TestClient:

@@ -28,7 +28,7 @@ from nettrial.exceptions import ConflictError, InputError, NotFoundError
 from nettrial.protocol.model import Protocol
 from nettrial.safety import dosing
 from nettrial.store import audit, measurements
-from nettrial.store._dates import not_in_future
+from nettrial.store._dates import earliest_local_date, not_before, not_in_future
 from nettrial.store.db import lock_writes
 from nettrial.store.models import AdverseEvent, DosingPeriod, Participant
 from nettrial.store.participants import current_dose_level
@@ -75,6 +75,8 @@ def _check(
         raise InputError("start_date", "is required and cannot be removed")
     not_in_future(start, "start_date")
     not_in_future(stop, "stop_date")
+    # The study drug is given to participants: not before enrolment (in any site's calendar).
+    not_before(start, earliest_local_date(participant.enrolled_at), "start_date", "enrolment")
     if stop is not None and stop < start:
         raise InputError("stop_date", f"{stop} is before the start {start}")
     if (stop is None) != (reason is None):

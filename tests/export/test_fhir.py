@@ -244,7 +244,7 @@ def test_a_study_not_started_is_approved_and_one_enrolling_is_active():
 
 @pytest.fixture
 def six_states(db):
-    """Six participants enrolled today, one in each state; returns (db, state by study id)."""
+    """Six participants (enrolled on ENROLLED_AT), one in each state; returns (db, state by study id)."""
     users = factories.seed(db)
     user = users["coordinator"]
     today = dt.datetime.now(dt.UTC).date()
@@ -306,7 +306,8 @@ def test_each_participant_state_gets_its_research_subject_status(six_states, tmp
     subjects = {s["identifier"][0]["value"]: s for s in _resources(data, "ResearchSubject")}
     assert {k: s["status"] for k, s in subjects.items()} == expected
     assert "end" not in subjects["NET-003"]["period"]  # follow-up: still on study
-    assert subjects["NET-004"]["period"] == {"start": today.isoformat(), "end": today.isoformat()}
+    enrolled_on = factories.ENROLLED_AT.date().isoformat()
+    assert subjects["NET-004"]["period"] == {"start": enrolled_on, "end": today.isoformat()}
     assert "actualArm" not in subjects["NET-001"] and "actualArm" in subjects["NET-002"]
     by_url = {e["fullUrl"]: e["resource"] for e in data["entry"]}
     deceased = {
@@ -321,7 +322,8 @@ def test_each_participant_state_gets_its_research_subject_status(six_states, tmp
     (study,) = _resources(data, "ResearchStudy")
     assert study["status"] == "active"  # 6 of 35
     assert result.counts["ResearchSubject.status off-study"] == 3
-    # A cut-off the day before: nobody was enrolled yet.
+    # A cut-off the day before the enrolments: nobody was enrolled yet.
+    day_before = factories.ENROLLED_AT.date() - dt.timedelta(days=1)
     with db.session(write=False) as session:
-        before = fhir.export(session, PROTOCOL, tmp_path / "before", cutoff=today - dt.timedelta(days=1))
+        before = fhir.export(session, PROTOCOL, tmp_path / "before", cutoff=day_before)
     assert before.counts["ResearchSubject"] == before.counts["Patient"] == 0

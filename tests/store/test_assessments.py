@@ -19,6 +19,7 @@ from nettrial.store.models import AuditEntry, Disposition, Participant, TumourAs
 from tests import factories
 
 TODAY = dt.datetime.now(dt.UTC).date()
+ENROLLED = factories.ENROLLED_AT.date()
 
 
 def _participant(db) -> tuple[int, int]:
@@ -125,7 +126,7 @@ def test_treatment_end_moves_to_follow_up_and_a_second_one_is_a_conflict(db):
         ({"phase": "study", "status": "recurrence", "reason": "recurred"}, "status"),
         ({"phase": "follow_up", "status": "completed"}, "phase"),
         (
-            {"phase": "study", "status": "completed", "status_date": TODAY - dt.timedelta(days=30)},
+            {"phase": "study", "status": "completed", "status_date": ENROLLED - dt.timedelta(days=2)},
             "status_date",
         ),
     ],

@@ -171,3 +171,20 @@ def test_an_earlier_period_cannot_be_discontinued_before_a_later_one(db):
     with pytest.raises(ConflictError) as refused:
         _stop(db, first.id, "recorded wrongly", stop_reason="discontinued")
     assert refused.value.field == "stop_reason"
+
+
+@pytest.mark.parametrize(
+    ("start", "refused"),
+    # Enrolled 2026-02-25 09:00 UTC: a site west of UTC may still be on the 24th; the 23rd is before
+    # enrolment everywhere (store/_dates.py).
+    [("2026-02-23", True), ("2026-02-24", False), ("2026-02-25", False)],
+)
+def test_no_dose_before_enrolment_in_any_sites_calendar(db, start, refused):
+    participant_id = _participant(db)
+    if refused:
+        with pytest.raises(InputError) as error:
+            _add(db, participant_id, dose_level=0, start_date=D(start))
+        assert error.value.field == "start_date" and "enrolment" in str(error.value)
+        assert _first_dose(db, participant_id) == PLANNED  # nothing written
+    else:
+        assert _add(db, participant_id, dose_level=0, start_date=D(start)).start_date == D(start)
