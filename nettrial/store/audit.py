@@ -203,11 +203,26 @@ class ChainReport:
         return self.broken_at is None
 
 
+def _in_order(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
+    """Every entry by id, a batch at a time: bounded memory without a server-side cursor (which
+    PostgreSQL allows only inside a transaction; reads there run in autocommit, store/db.py). The log
+    only grows at its end, so reading it in id order is consistent batch to batch."""
+    last = 0
+    while True:
+        found = session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(batch)
+        )
+        entries = found.all()
+        yield from entries
+        if len(entries) < batch:
+            return
+        last = entries[-1].id  # checked entries are dropped: the session holds them weakly
+
+
 def verify_chain(session: Session) -> ChainReport:
     """Recompute every hash in order; report the first entry that does not follow from the one before."""
     previous, count = GENESIS, 0
-    rows = session.execute(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=5000))
-    for (entry,) in rows:
+    for entry in _in_order(session):
         count += 1
         values = {column.name: getattr(entry, column.name) for column in AuditEntry.__table__.columns}
         if entry.previous_hash != previous:

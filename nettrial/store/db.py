@@ -92,7 +92,11 @@ def connect(url: str | None = None) -> Database:
         reader, writer = _sqlite_engine(url, immediate=False), _sqlite_engine(url, immediate=True)
     else:
         writer = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
-        reader = writer
+        # Reads in autocommit, on the same pool. Under READ COMMITTED every statement takes its own
+        # snapshot anyway, so a read transaction would add only its BEGIN and COMMIT round trips
+        # (a fifth of a read's cost; benchmarks/api_load.py). SQLite's reads keep their transaction:
+        # there it is one snapshot for all the statements of a read.
+        reader = writer.execution_options(isolation_level="AUTOCOMMIT")
     return Database(
         url,
         sessionmaker(bind=reader, expire_on_commit=False),

@@ -15,7 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from nettrial.config import get_settings
@@ -121,20 +121,22 @@ def issue_token(session: Session, user: User, *, kind: str = "bearer") -> tuple[
     return token, expires
 
 
+# Built once: the statement every authenticated request runs.
+_TOKEN_USER = (
+    select(User.id, User.username, User.full_name, User.role, User.language, User.active, ApiToken.expires_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
 def token_user(db: Database, token: str) -> Row[Any]:
     """The user a bearer token or web session belongs to: id, username, full_name, role, language.
 
     Every request makes this lookup, so it is one Core query on a pooled connection, without an ORM
     session (a third of a read's cost otherwise; benchmarks/api_load.py).
     """
-    columns = (User.id, User.username, User.full_name, User.role, User.language, User.active)
-    query = (
-        select(*columns, ApiToken.expires_at)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _digest(token))
-    )
     with db.connection() as connection:
-        found = connection.execute(query).first()
+        found = connection.execute(_TOKEN_USER, {"digest": _digest(token)}).first()
     if found is None or found.expires_at <= utcnow() or not found.active:
         raise AuthenticationError("unknown or expired token: sign in again")
     return found

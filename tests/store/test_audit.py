@@ -114,3 +114,13 @@ def test_events_are_chained_too(db):
     assert entry.new_value == '{"rows": 3}'
     with db.session(write=False) as session:
         assert audit.verify_chain(session).ok
+
+
+@pytest.mark.parametrize("batch", [1, 2, 7, 5000])
+def test_the_chain_is_read_in_id_order_in_batches_of_any_size(db, batch):
+    users = factories.seed(db)
+    factories.patient(db, users["coordinator"])
+    with db.session(write=False) as session:
+        everything = [e.id for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        assert [e.id for e in audit._in_order(session, batch=batch)] == everything
+    assert len(everything) > 7
