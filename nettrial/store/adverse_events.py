@@ -16,16 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nettrial.exceptions import InputError, NotFoundError
+from nettrial.exceptions import InputError
 from nettrial.protocol.model import Protocol
 from nettrial.safety import ctcae
 from nettrial.safety.ctcae import GradeResult
 from nettrial.safety.dosing import DoseRecommendation, recommend
 from nettrial.safety.terms import Term, find_term
 from nettrial.store._dates import not_before, not_in_future
+from nettrial.store._rows import get_row, participant_rows
 from nettrial.store.models import AdverseEvent, Participant
 from nettrial.store.participants import current_dose_level
 
@@ -139,21 +139,12 @@ def _grade_from(suggestion: GradeResult | None) -> int:
 
 
 def get_adverse_event(session: Session, event_id: int) -> AdverseEvent:
-    found = session.get(AdverseEvent, event_id)
-    if found is None:
-        raise NotFoundError("adverse event", event_id)
-    return found
+    return get_row(session, AdverseEvent, event_id, "adverse event")
 
 
 def list_adverse_events(session: Session, *, participant: Participant) -> list[AdverseEvent]:
     """A participant's events in order of onset."""
-    return list(
-        session.scalars(
-            select(AdverseEvent)
-            .where(AdverseEvent.participant_id == participant.id)
-            .order_by(AdverseEvent.onset_date, AdverseEvent.id)
-        )
-    )
+    return participant_rows(session, AdverseEvent, participant, AdverseEvent.onset_date, AdverseEvent.id)
 
 
 def create_adverse_event(

@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nettrial.exceptions import ConflictError, InputError, NotFoundError
+from nettrial.exceptions import ConflictError, InputError
 from nettrial.store import audit
 from nettrial.store._dates import earliest_local_date, not_before, not_in_future
+from nettrial.store._rows import get_row, participant_rows
 from nettrial.store.models import Disposition, Participant, TumourAssessment
 
 METHODS = ("CT", "MRI", "PET-CT")
@@ -48,20 +49,13 @@ _STATUS_RANK = {"follow_up": 1, "off_study": 2, "completed": 2, "died": 3}
 
 
 def get_tumour_assessment(session: Session, assessment_id: int) -> TumourAssessment:
-    found = session.get(TumourAssessment, assessment_id)
-    if found is None:
-        raise NotFoundError("tumour assessment", assessment_id)
-    return found
+    return get_row(session, TumourAssessment, assessment_id, "tumour assessment")
 
 
 def list_tumour_assessments(session: Session, *, participant: Participant) -> list[TumourAssessment]:
     """A participant's imaging in date order."""
-    return list(
-        session.scalars(
-            select(TumourAssessment)
-            .where(TumourAssessment.participant_id == participant.id)
-            .order_by(TumourAssessment.assessed_on, TumourAssessment.id)
-        )
+    return participant_rows(
+        session, TumourAssessment, participant, TumourAssessment.assessed_on, TumourAssessment.id
     )
 
 
@@ -129,10 +123,7 @@ def _check_assessment(assessment: TumourAssessment) -> None:
 
 
 def get_disposition(session: Session, disposition_id: int) -> Disposition:
-    found = session.get(Disposition, disposition_id)
-    if found is None:
-        raise NotFoundError("disposition", disposition_id)
-    return found
+    return get_row(session, Disposition, disposition_id, "disposition")
 
 
 def list_dispositions(session: Session, *, participant: Participant) -> list[Disposition]:

@@ -24,11 +24,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nettrial.exceptions import ImplausibleValueError, InputError, NotFoundError
+from nettrial.exceptions import ImplausibleValueError, InputError
 from nettrial.protocol.model import Protocol
 from nettrial.safety import ctcae
 from nettrial.store import audit
 from nettrial.store._dates import not_in_future
+from nettrial.store._rows import get_row, participant_rows
 from nettrial.store.models import LabResult, Participant, VitalSigns
 from nettrial.store.visits import check_visit_code
 from nettrial.units import lab_tests, same_unit_limit, test_spec, to_canonical, unit_factor
@@ -71,17 +72,12 @@ def _checked(test: str, value: Any, unit: str, field: str, unit_field: str = "un
 
 
 def get_lab(session: Session, lab_id: int) -> LabResult:
-    found = session.get(LabResult, lab_id)
-    if found is None:
-        raise NotFoundError("lab result", lab_id)
-    return found
+    return get_row(session, LabResult, lab_id, "lab result")
 
 
 def list_labs(session: Session, participant: Participant, test: str | None = None) -> list[LabResult]:
-    query = select(LabResult).where(LabResult.participant_id == participant.id)
-    if test is not None:
-        query = query.where(LabResult.test == test)
-    return list(session.scalars(query.order_by(LabResult.collected_on, LabResult.id)))
+    only = None if test is None else LabResult.test == test
+    return participant_rows(session, LabResult, participant, LabResult.collected_on, LabResult.id, where=only)
 
 
 def _required(values: Mapping[str, Any], *names: str) -> None:
@@ -260,15 +256,11 @@ def regrade(
 
 
 def get_vital_signs(session: Session, vital_signs_id: int) -> VitalSigns:
-    found = session.get(VitalSigns, vital_signs_id)
-    if found is None:
-        raise NotFoundError("vital signs", vital_signs_id)
-    return found
+    return get_row(session, VitalSigns, vital_signs_id, "vital signs")
 
 
 def list_vital_signs(session: Session, participant: Participant) -> list[VitalSigns]:
-    query = select(VitalSigns).where(VitalSigns.participant_id == participant.id)
-    return list(session.scalars(query.order_by(VitalSigns.measured_on, VitalSigns.id)))
+    return participant_rows(session, VitalSigns, participant, VitalSigns.measured_on, VitalSigns.id)
 
 
 def _check_vitals(protocol: Protocol, values: Mapping[str, Any]) -> None:

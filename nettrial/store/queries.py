@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from nettrial.exceptions import ConflictError, InputError, NotFoundError
 from nettrial.store import audit
+from nettrial.store._rows import get_row
 from nettrial.store.models import Base, DataQuery, utcnow
 
 # The study data a monitor verifies against source: every audited clinical table. Accounts, sites,
@@ -40,10 +41,7 @@ def _model(entity: str) -> type[Base]:
 
 
 def get_query(session: Session, query_id: int) -> DataQuery:
-    found = session.get(DataQuery, query_id)
-    if found is None:
-        raise NotFoundError("query", query_id)
-    return found
+    return get_row(session, DataQuery, query_id, "query")
 
 
 def list_queries(

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from nettrial.eligibility.evaluate import evaluate
 from nettrial.eligibility.io import validation_error
 from nettrial.eligibility.record import SCHEMA_VERSION, ScreeningRecord
-from nettrial.exceptions import ConflictError, InputError, NotFoundError
+from nettrial.exceptions import ConflictError, InputError
 from nettrial.protocol.model import Protocol
 from nettrial.store import audit
+from nettrial.store._rows import get_row
 from nettrial.store.db import lock_writes
 from nettrial.store.models import (
     EligibilityEvaluation,
@@ -60,10 +61,7 @@ def create_site(session: Session, *, code: str, name: str) -> Site:
 
 
 def get_patient(session: Session, patient_id: int) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFoundError("patient", patient_id)
-    return patient
+    return get_row(session, Patient, patient_id, "patient")
 
 
 def create_patient(

@@ -24,11 +24,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nettrial.exceptions import ConflictError, InputError, NotFoundError
+from nettrial.exceptions import ConflictError, InputError
 from nettrial.protocol.model import Protocol
 from nettrial.safety import dosing
 from nettrial.store import audit, measurements
 from nettrial.store._dates import earliest_local_date, not_before, not_in_future
+from nettrial.store._rows import get_row, participant_rows
 from nettrial.store.db import lock_writes
 from nettrial.store.models import AdverseEvent, DosingPeriod, Participant
 from nettrial.store.participants import current_dose_level
@@ -39,8 +40,7 @@ PERIOD_FIELDS = ("dose_level", "start_date", "stop_date", "missed_doses", "stop_
 
 
 def list_periods(session: Session, participant: Participant) -> list[DosingPeriod]:
-    query = select(DosingPeriod).where(DosingPeriod.participant_id == participant.id)
-    return list(session.scalars(query.order_by(DosingPeriod.start_date, DosingPeriod.id)))
+    return participant_rows(session, DosingPeriod, participant, DosingPeriod.start_date, DosingPeriod.id)
 
 
 def periods_by_participant(session: Session, participant_ids: Iterable[int]) -> dict[int, list[DosingPeriod]]:
@@ -53,10 +53,7 @@ def periods_by_participant(session: Session, participant_ids: Iterable[int]) -> 
 
 
 def get_period(session: Session, period_id: int) -> DosingPeriod:
-    found = session.get(DosingPeriod, period_id)
-    if found is None:
-        raise NotFoundError("dosing period", period_id)
-    return found
+    return get_row(session, DosingPeriod, period_id, "dosing period")
 
 
 def _check(

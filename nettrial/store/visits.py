@@ -18,6 +18,7 @@ from nettrial.exceptions import ConflictError, InputError, NotFoundError
 from nettrial.protocol.model import Protocol
 from nettrial.safety.schedule import plan_visits
 from nettrial.store._dates import not_in_future
+from nettrial.store._rows import participant_rows
 from nettrial.store.models import Participant, Visit
 
 VISIT_STATUSES = ("done", "missed")
@@ -37,9 +38,7 @@ def check_visit_code(protocol: Protocol, code: str | None, field: str = "visit_c
 
 
 def list_visits(session: Session, participant: Participant) -> list[Visit]:
-    return list(
-        session.scalars(select(Visit).where(Visit.participant_id == participant.id).order_by(Visit.id))
-    )
+    return participant_rows(session, Visit, participant, Visit.id)
 
 
 def get_visit(session: Session, *, participant: Participant, visit_code: str) -> Visit:
