@@ -8,6 +8,7 @@ the thread pool, as a plain route's would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,35 +45,42 @@ def body(model: type[BaseModel], state: FormState, **kinds: Any) -> dict[str, An
     return validated(model, form_data(state.values, model.model_fields, **kinds), state.language).model_dump()
 
 
+async def create(
+    request: Request,
+    ref: str,
+    form: str,
+    model: type[BaseModel],
+    store_create: Callable[..., Any],
+    *,
+    section: str,
+    done: str,
+    lists: tuple[str, ...] = (),
+    with_protocol: bool = True,
+):
+    """A new record from a form: CSRF, role, the route's schema, the store function, the page again."""
+    await check_csrf(request)
+    state = await writer_form(request, form, lists=lists)
+    protocol = {"protocol": request.app.state.protocol} if with_protocol else {}
+
+    def save(session: Session, participant: Participant):
+        return store_create(session, participant=participant, **protocol, **body(model, state, lists=lists))
+
+    return await run_in_threadpool(submit, request, study_id(ref), state, save, section=section, done=done)
+
+
 @router.post("/participants/{ref}/visits")
 async def record_visit(request: Request, ref: str):
     """Record a scheduled visit as done (with its date) or missed."""
-    await check_csrf(request)
-    state = await writer_form(request, "visit")
-    protocol = request.app.state.protocol
-
-    def save(session: Session, participant: Participant):
-        fields = body(VisitCreate, state)
-        return visits.record_visit(session, participant=participant, protocol=protocol, **fields)
-
-    return await run_in_threadpool(
-        submit, request, study_id(ref), state, save, section="visits", done="visit"
+    return await create(
+        request, ref, "visit", VisitCreate, visits.record_visit, section="visits", done="visit"
     )
 
 
 @router.post("/participants/{ref}/dosing")
 async def add_dosing_period(request: Request, ref: str):
     """Record a dosing period at a level of the protocol's ladder; the first one is the first dose."""
-    await check_csrf(request)
-    state = await writer_form(request, "dosing")
-    protocol = request.app.state.protocol
-
-    def save(session: Session, participant: Participant):
-        fields = body(DosingCreate, state)
-        return treatment.add_period(session, participant=participant, protocol=protocol, **fields)
-
-    return await run_in_threadpool(
-        submit, request, study_id(ref), state, save, section="dosing", done="dosing"
+    return await create(
+        request, ref, "dosing", DosingCreate, treatment.add_period, section="dosing", done="dosing"
     )
 
 
@@ -122,58 +130,42 @@ def stop_form_address(request: Request, ref: str, period_id: str):
 @router.post("/participants/{ref}/labs")
 async def add_lab(request: Request, ref: str):
     """Enter a laboratory result; it is checked for unit and plausibility and graded by CTCAE."""
-    await check_csrf(request)
-    state = await writer_form(request, "lab")
-    protocol = request.app.state.protocol
-
-    def save(session: Session, participant: Participant):
-        fields = body(LabCreate, state)
-        return measurements.add_lab(session, participant=participant, protocol=protocol, **fields)
-
-    return await run_in_threadpool(submit, request, study_id(ref), state, save, section="labs", done="lab")
+    return await create(request, ref, "lab", LabCreate, measurements.add_lab, section="labs", done="lab")
 
 
 @router.post("/participants/{ref}/vital-signs")
 async def add_vital_signs(request: Request, ref: str):
     """Enter vital signs; blood pressure is graded as Hypertension and weight as Weight loss."""
-    await check_csrf(request)
-    state = await writer_form(request, "vitals")
-    protocol = request.app.state.protocol
-
-    def save(session: Session, participant: Participant):
-        fields = body(VitalSignsCreate, state)
-        return measurements.add_vital_signs(session, participant=participant, protocol=protocol, **fields)
-
-    return await run_in_threadpool(
-        submit, request, study_id(ref), state, save, section="vitals", done="vitals"
-    )
+    add = measurements.add_vital_signs
+    return await create(request, ref, "vitals", VitalSignsCreate, add, section="vitals", done="vitals")
 
 
 @router.post("/participants/{ref}/imaging")
 async def add_tumour_assessment(request: Request, ref: str):
     """Record an imaging assessment: no evidence of disease, or recurrence with its sites."""
-    await check_csrf(request)
-    state = await writer_form(request, "imaging", lists=("recurrence_sites",))
-
-    def save(session: Session, participant: Participant):
-        fields = body(TumourAssessmentCreate, state, lists=("recurrence_sites",))
-        return assessments.create_tumour_assessment(session, participant=participant, **fields)
-
-    return await run_in_threadpool(
-        submit, request, study_id(ref), state, save, section="imaging", done="imaging"
+    return await create(
+        request,
+        ref,
+        "imaging",
+        TumourAssessmentCreate,
+        assessments.create_tumour_assessment,
+        section="imaging",
+        done="imaging",
+        lists=("recurrence_sites",),
+        with_protocol=False,
     )
 
 
 @router.post("/participants/{ref}/dispositions")
 async def add_disposition(request: Request, ref: str):
     """Record how treatment or the study ended; the participant's status follows."""
-    await check_csrf(request)
-    state = await writer_form(request, "disposition")
-
-    def save(session: Session, participant: Participant):
-        fields = body(DispositionCreate, state)
-        return assessments.create_disposition(session, participant=participant, **fields)
-
-    return await run_in_threadpool(
-        submit, request, study_id(ref), state, save, section="disposition", done="disposition"
+    return await create(
+        request,
+        ref,
+        "disposition",
+        DispositionCreate,
+        assessments.create_disposition,
+        section="disposition",
+        done="disposition",
+        with_protocol=False,
     )
