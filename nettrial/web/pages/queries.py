@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nettrial.api.deps import writing
+from nettrial.api.deps import Actor, writing
 from nettrial.api.routes.queries import QueryAnswer, QueryClose, QueryCreate
 from nettrial.exceptions import ConflictError, InputError, NotFoundError
 from nettrial.store import queries as store
@@ -118,13 +118,19 @@ def _write(request: Request, state: FormState, work, done: str) -> Response:
     return RedirectResponse(f"/queries?done={done}", status_code=303)
 
 
+async def _posted(request: Request, action: str) -> tuple[Actor, dict[str, Any]]:
+    """The signed-in user allowed ``action`` and what they posted (after the CSRF check)."""
+    await check_csrf(request)
+    actor = await run_in_threadpool(page_actor, request)
+    require(actor, action)
+    return actor, entered(await request.form())
+
+
 @router.post("/queries")
 async def open_query(request: Request):
     """Open a query about a record, or one field of it."""
-    await check_csrf(request)
-    actor = await run_in_threadpool(page_actor, request)
-    require(actor, "query.open")
-    state = FormState("open", entered(await request.form()), language=actor.language)
+    actor, values = await _posted(request, "query.open")
+    state = FormState("open", values, language=actor.language)
 
     def work(session: Session) -> None:
         body = validated(QueryCreate, form_data(state.values, QueryCreate.model_fields), actor.language)
@@ -140,11 +146,9 @@ async def open_query(request: Request):
 @router.post("/queries/{query_id}/answer")
 async def answer_query(request: Request, query_id: str):
     """Answer an open query."""
-    await check_csrf(request)
-    actor = await run_in_threadpool(page_actor, request)
-    require(actor, "query.answer")
+    actor, values = await _posted(request, "query.answer")
     number = row_id(query_id, "query")
-    state = FormState(f"answer-{number}", entered(await request.form()), language=actor.language)
+    state = FormState(f"answer-{number}", values, language=actor.language)
 
     def work(session: Session) -> None:
         body = validated(QueryAnswer, form_data(state.values, QueryAnswer.model_fields), actor.language)
@@ -157,11 +161,9 @@ async def answer_query(request: Request, query_id: str):
 @router.post("/queries/{query_id}/close")
 async def close_query(request: Request, query_id: str):
     """Close an answered query (an unanswered one only with a reason)."""
-    await check_csrf(request)
-    actor = await run_in_threadpool(page_actor, request)
-    require(actor, "query.close")
+    actor, values = await _posted(request, "query.close")
     number = row_id(query_id, "query")
-    state = FormState(f"close-{number}", entered(await request.form()), language=actor.language)
+    state = FormState(f"close-{number}", values, language=actor.language)
 
     def work(session: Session) -> None:
         body = validated(QueryClose, form_data(state.values, QueryClose.model_fields), actor.language)
