@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # thread pool's default) a read cost 2.4 times the CPU it costs with 1 (benchmarks/api_load.py).
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     request_threads: int = Field(default=4, ge=1)
+    # A pooled PostgreSQL connection idle longer than this is pinged before use, so that one dropped
+    # by a server restart or a firewall is replaced instead of failing a request. One in steady use
+    # is not: a ping per checkout was two round trips of every read (benchmarks/api_load.py).
+    pool_ping_idle_seconds: float = Field(default=5.0, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -12,15 +12,16 @@ from typing import Any
 
 from nettrial.api.deps import Actor
 from nettrial.store.models import Patient
+from nettrial.store.participant_record import PatientRecord
 
 PERSONAL_FIELDS = ("full_name", "medical_record_number", "date_of_birth")
 
 
-def patient_view(patient: Patient, actor: Actor) -> dict[str, Any]:
+def patient_view(patient: Patient | PatientRecord, actor: Actor) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": patient.id,
         "screening_number": patient.screening_number,
-        "site_code": patient.site.code,
+        "site_code": patient.site_code,
         "sex": patient.sex,
         "birth_year": patient.date_of_birth.year,
         "status": patient.status,

@@ -8,13 +8,14 @@ that need it with a transaction-level advisory lock (``lock_writes``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nettrial.config import get_settings
@@ -47,6 +48,32 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgresql_engine(url: str, ping_idle_seconds: float, **options: Any) -> Engine:
+    """psycopg 3 on a pool that pings a connection only when it has been idle a while.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout; this is its documented pessimistic
+    recipe with a threshold: a ``DisconnectionError`` from the checkout hook makes the pool discard
+    the connection and take a fresh one.
+    """
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= ping_idle_seconds:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"pooled connection dropped: {error}") from error
 
     return engine
 
@@ -91,12 +118,14 @@ def connect(url: str | None = None) -> Database:
     if url.startswith("sqlite"):
         reader, writer = _sqlite_engine(url, immediate=False), _sqlite_engine(url, immediate=True)
     else:
-        writer = create_engine(url, pool_size=10, max_overflow=40, pool_pre_ping=True)
-        # Reads in autocommit, on the same pool. Under READ COMMITTED every statement takes its own
-        # snapshot anyway, so a read transaction would add only its BEGIN and COMMIT round trips
-        # (a fifth of a read's cost; benchmarks/api_load.py). SQLite's reads keep their transaction:
-        # there it is one snapshot for all the statements of a read.
-        reader = writer.execution_options(isolation_level="AUTOCOMMIT")
+        ping = get_settings().pool_ping_idle_seconds
+        writer = _postgresql_engine(url, ping, pool_size=10, max_overflow=40)
+        # Reads in autocommit, on a pool of their own. Under READ COMMITTED every statement takes its
+        # own snapshot anyway, so a read transaction would add only its BEGIN and COMMIT round trips
+        # (a fifth of a read's cost), and switching a shared connection to autocommit and back at each
+        # checkout cost as much as a query (benchmarks/api_load.py). SQLite's reads keep their
+        # transaction: there it is one snapshot for all the statements of a read.
+        reader = _postgresql_engine(url, ping, pool_size=10, max_overflow=20, isolation_level="AUTOCOMMIT")
     return Database(
         url,
         sessionmaker(bind=reader, expire_on_commit=False),

@@ -114,6 +114,10 @@ class Patient(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     site: Mapped[Site] = relationship()
 
+    @property
+    def site_code(self) -> str:
+        return self.site.code
+
 
 class ScreeningRecordVersion(Base):
     """One saved version of a patient's screening record (ScreeningRecord JSON, schema 1.0)."""

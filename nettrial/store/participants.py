@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from nettrial.exceptions import NotFoundError
 from nettrial.store.models import DosingPeriod, Participant, Patient
+from nettrial.store.participant_record import participant_key
 
 # Nearly every caller shows the patient and the site: load them in the same query.
 _WITH_PATIENT = (joinedload(Participant.patient).joinedload(Patient.site),)
@@ -14,15 +15,14 @@ _WITH_PATIENT = (joinedload(Participant.patient).joinedload(Patient.site),)
 
 def get_participant(session: Session, participant_id: int | str) -> Participant:
     """A participant by database id or study id (``NET-001``)."""
-    # isascii: "²" is a digit to str.isdigit but not to int().
-    if isinstance(participant_id, str) and not (participant_id.isascii() and participant_id.isdigit()):
+    key = participant_key(participant_id)
+    found = None
+    if key is not None and key[0] == "id":
+        found = session.get(Participant, key[1], options=_WITH_PATIENT)
+    elif key is not None:
         found = session.scalar(
-            select(Participant).options(*_WITH_PATIENT).where(Participant.study_id == participant_id)
+            select(Participant).options(*_WITH_PATIENT).where(Participant.study_id == key[1])
         )
-    else:
-        number = int(participant_id)
-        # No row has an id beyond the integer column's range (and the driver would overflow on it).
-        found = session.get(Participant, number, options=_WITH_PATIENT) if 0 < number < 2**31 else None
     if found is None:
         raise NotFoundError("participant", participant_id)
     return found

@@ -12,8 +12,9 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from nettrial.exceptions import ConflictError
@@ -21,6 +22,7 @@ from nettrial.protocol.model import Protocol
 from nettrial.safety.schedule import VisitStatus, plan_visits, visit_statuses
 from nettrial.store import treatment
 from nettrial.store.models import DosingPeriod, Participant, Visit
+from nettrial.store.participant_record import ParticipantRecord
 from nettrial.store.visits import list_visits
 
 
@@ -31,25 +33,32 @@ class ParticipantSchedule:
     interruptions: list[tuple[dt.date, dt.date]]
     today: dt.date
     statuses: list[VisitStatus]
-    recorded: dict[str, Visit]
+    recorded: dict[str, Visit | Row[Any]]
 
 
 def participant_schedule(
     session: Session, *, participant: Participant, protocol: Protocol, today: dt.date
 ) -> ParticipantSchedule:
     """Every planned visit with its window and status on ``today``."""
+    periods, visits = treatment.list_periods(session, participant), list_visits(session, participant)
+    return schedule_of(participant, periods, visits, protocol=protocol, today=today)
+
+
+def schedule_of(
+    participant: Participant | ParticipantRecord,
+    periods: Sequence[DosingPeriod | Row[Any]],
+    visits: Sequence[Visit | Row[Any]],
+    *,
+    protocol: Protocol,
+    today: dt.date,
+) -> ParticipantSchedule:
+    """The schedule from the participant's dosing periods and visits, as models or as plain rows."""
     if participant.first_dose_date is None:
         raise ConflictError(
             "first_dose_date",
             f"{participant.study_id} has no first dose date yet: record the first dosing period",
         )
-    return _schedule(
-        participant,
-        treatment.list_periods(session, participant),
-        list_visits(session, participant),
-        protocol,
-        today,
-    )
+    return _schedule(participant, periods, visits, protocol, today)
 
 
 def study_schedules(
@@ -65,9 +74,9 @@ def study_schedules(
 
 
 def _schedule(
-    participant: Participant,
-    periods: Sequence[DosingPeriod],
-    visits: Sequence[Visit],
+    participant: Participant | ParticipantRecord,
+    periods: Sequence[DosingPeriod | Row[Any]],
+    visits: Sequence[Visit | Row[Any]],
     protocol: Protocol,
     today: dt.date,
 ) -> ParticipantSchedule:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
-from nettrial.api.deps import Actor, ClinicalWriter, DbDep, ProtocolDep, Reader, reading, writing
+from nettrial.api.deps import ClinicalWriter, DbDep, ProtocolDep, Reader, reading, writing
 from nettrial.api.privacy import patient_view
 from nettrial.store import schedule, treatment, visits
 from nettrial.store.models import Participant, Patient, Visit
+from nettrial.store.participant_record import ParticipantRecord, read_participant, read_periods, read_visits
 from nettrial.store.participants import get_participant
 
 router = APIRouter(prefix="/participants", tags=["participants"])
@@ -84,27 +86,18 @@ class SchedulePublic(BaseModel):
     visits: list[ScheduledVisitPublic]
 
 
-def _summary(session: Session, participant: Participant) -> dict[str, Any]:
-    periods = treatment.list_periods(session, participant)
+def _summary(participant: Participant | ParticipantRecord, periods: Sequence[Any]) -> dict[str, Any]:
     return {
         "id": participant.id,
         "study_id": participant.study_id,
         "screening_number": participant.patient.screening_number,
-        "site_code": participant.patient.site.code,
+        "site_code": participant.patient.site_code,
         "status": participant.status,
         "enrolled_at": participant.enrolled_at,
         "first_dose_date": participant.first_dose_date,
         "current_dose_level": periods[-1].dose_level if periods else 0,
         "treatment_state": treatment.state(periods),
     }
-
-
-def _detail(session: Session, participant: Participant, actor: Actor) -> ParticipantDetail:
-    return ParticipantDetail(
-        **_summary(session, participant),
-        override_reason=participant.override_reason,
-        patient=patient_view(participant.patient, actor),
-    )
 
 
 def _visit(visit: Visit) -> VisitPublic:
@@ -122,19 +115,30 @@ def _visit(visit: Visit) -> VisitPublic:
 def list_participants(db: DbDep, actor: Reader) -> list[ParticipantPublic]:
     """Every participant, in study-id order, with where each stands in treatment."""
     with reading(db) as session:
-        found = session.scalars(
-            select(Participant)
-            .options(selectinload(Participant.patient).selectinload(Patient.site))
-            .order_by(Participant.study_number)
+        found = list(
+            session.scalars(
+                select(Participant)
+                .options(selectinload(Participant.patient).selectinload(Patient.site))
+                .order_by(Participant.study_number)
+            )
         )
-        return [ParticipantPublic(**_summary(session, p)) for p in found]
+        periods = treatment.periods_by_participant(session, [p.id for p in found])
+        return [ParticipantPublic(**_summary(p, periods.get(p.id, []))) for p in found]
 
 
+# The participant page's two reads run on the event loop (api/deps.py) as Core statements on one
+# connection (store/participant_record.py): they are the service's most frequent requests.
 @router.get("/{participant_id}", response_model=ParticipantDetail)
 async def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantDetail:
     """One participant (by id or study id, e.g. NET-001), the patient shown as the reader may see them."""
-    with reading(db) as session:
-        return _detail(session, get_participant(session, participant_id), actor)
+    with db.connection() as connection:
+        participant = read_participant(connection, participant_id)
+        periods = read_periods(connection, participant.id)
+    return ParticipantDetail(
+        **_summary(participant, periods),
+        override_reason=participant.override_reason,
+        patient=patient_view(participant.patient, actor),
+    )
 
 
 @router.get("/{participant_id}/schedule", response_model=SchedulePublic)
@@ -142,39 +146,40 @@ async def get_schedule(
     participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader
 ) -> SchedulePublic:
     """The planned visits with their windows and today's status (409 before the first dose date is known)."""
-    with reading(db) as session:
-        participant = get_participant(session, participant_id)
-        found = schedule.participant_schedule(
-            session, participant=participant, protocol=protocol, today=dt.datetime.now(dt.UTC).date()
-        )
-        shown = []
-        for status in found.statuses:
-            visit, recorded = status.visit, found.recorded.get(status.visit.id)
-            shown.append(
-                ScheduledVisitPublic(
-                    visit_code=visit.id,
-                    kind=visit.kind,
-                    target=visit.target,
-                    earliest=visit.earliest,
-                    latest=visit.latest,
-                    anchor=visit.anchor,
-                    rule=visit.rule,
-                    status=status.status,
-                    reason=status.reason,
-                    done_on=status.done_on,
-                    in_window=status.in_window,
-                    days_from_target=status.days_from_target,
-                    note=recorded.note if recorded else None,
-                )
+    with db.connection() as connection:
+        participant = read_participant(connection, participant_id)
+        periods, visits = read_periods(connection, participant.id), read_visits(connection, participant.id)
+    found = schedule.schedule_of(
+        participant, periods, visits, protocol=protocol, today=dt.datetime.now(dt.UTC).date()
+    )
+    shown = []
+    for status in found.statuses:
+        visit, recorded = status.visit, found.recorded.get(status.visit.id)
+        shown.append(
+            ScheduledVisitPublic(
+                visit_code=visit.id,
+                kind=visit.kind,
+                target=visit.target,
+                earliest=visit.earliest,
+                latest=visit.latest,
+                anchor=visit.anchor,
+                rule=visit.rule,
+                status=status.status,
+                reason=status.reason,
+                done_on=status.done_on,
+                in_window=status.in_window,
+                days_from_target=status.days_from_target,
+                note=recorded.note if recorded else None,
             )
-        return SchedulePublic(
-            study_id=participant.study_id,
-            today=found.today,
-            first_dose_date=found.first_dose_date,
-            last_dose_date=found.last_dose_date,
-            interruptions=found.interruptions,
-            visits=shown,
         )
+    return SchedulePublic(
+        study_id=participant.study_id,
+        today=found.today,
+        first_dose_date=found.first_dose_date,
+        last_dose_date=found.last_dose_date,
+        interruptions=found.interruptions,
+        visits=shown,
+    )
 
 
 @router.post("/{participant_id}/visits", response_model=VisitPublic, status_code=201)
