@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from nettrial.api.main import build_app
 from nettrial.store import audit
 from nettrial.store.models import AuditEntry, Participant
 from tests import factories
@@ -143,3 +147,39 @@ def test_a_visit_correction_needs_a_reason_and_is_audited(db):
         )
     assert (entry.field, entry.old_value, entry.new_value) == ("visit_date", "2026-03-02", "2026-03-03")
     assert (entry.username, entry.reason) == ("coordinator", "date misread from the chart")
+
+
+def test_a_schedule_read_again_is_the_same_and_any_change_to_its_rows_is_seen_at_once(db):
+    """The route keeps the schedules it computed, keyed by the rows it read: never a stale answer."""
+    api, (participant_id,) = _study(db)
+    monitor, coordinator = factories.login(api, "monitor"), factories.login(api, "coordinator")
+    url = f"{URL}/NET-001/schedule"
+
+    def visit(code: str) -> dict:
+        return next(v for v in api.get(url, headers=monitor).json()["visits"] if v["visit_code"] == code)
+
+    first = api.get(url, headers=monitor).json()
+    assert api.get(url, headers=monitor).json() == first
+    assert visit("C1D1")["status"] != "done"
+
+    done = {"visit_code": "C1D1", "status": "done", "visit_date": "2026-03-02", "note": "bloods"}
+    assert api.post(f"{URL}/NET-001/visits", json=done, headers=coordinator).status_code == 201
+    assert (visit("C1D1")["status"], visit("C1D1")["note"]) == ("done", "bloods")
+    changed = {"note": "bloods and ECG", "reason": "ECG was done too"}
+    assert api.patch(f"{URL}/NET-001/visits/C1D1", json=changed, headers=coordinator).status_code == 200
+    assert visit("C1D1")["note"] == "bloods and ECG"  # a change in any column of a row
+
+    with factories.writing(db, reason="first dose moved") as session:
+        session.get(Participant, participant_id).first_dose_date = dt.date(2026, 3, 9)
+    assert api.get(url, headers=monitor).json()["first_dose_date"] == "2026-03-09"
+    assert visit("C2D1")["target"] == "2026-04-06"
+
+    # Another service in the same process, on the same rows, with a protocol of fewer visits.
+    schedule = factories.PROTOCOL.schedule
+    fewer = factories.PROTOCOL.model_copy(
+        update={"schedule": schedule.model_copy(update={"visits": schedule.visits[:1]})}
+    )
+    other = TestClient(build_app(db, fewer))
+    shown = other.get(url, headers=factories.login(other, "monitor")).json()["visits"]
+    assert len(shown) < len(api.get(url, headers=monitor).json()["visits"])
+    assert "C2D1" not in {v["visit_code"] for v in shown}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -13,6 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from nettrial.api.deps import ClinicalWriter, DbDep, ProtocolDep, Reader, reading, writing
 from nettrial.api.privacy import patient_view
+from nettrial.protocol.model import Protocol
+from nettrial.safety.schedule import VisitStatus
 from nettrial.store import schedule, treatment, visits
 from nettrial.store.models import Participant, Patient, Visit
 from nettrial.store.participant_record import ParticipantRecord, read_participant, read_periods, read_visits
@@ -149,36 +152,53 @@ async def get_schedule(
     with db.connection() as connection:
         participant = read_participant(connection, participant_id)
         periods, visits = read_periods(connection, participant.id), read_visits(connection, participant.id)
-    found = schedule.schedule_of(
-        participant, periods, visits, protocol=protocol, today=dt.datetime.now(dt.UTC).date()
-    )
-    shown = []
-    for status in found.statuses:
-        visit, recorded = status.visit, found.recorded.get(status.visit.id)
-        shown.append(
-            ScheduledVisitPublic(
-                visit_code=visit.id,
-                kind=visit.kind,
-                target=visit.target,
-                earliest=visit.earliest,
-                latest=visit.latest,
-                anchor=visit.anchor,
-                rule=visit.rule,
-                status=status.status,
-                reason=status.reason,
-                done_on=status.done_on,
-                in_window=status.in_window,
-                days_from_target=status.days_from_target,
-                note=recorded.note if recorded else None,
-            )
-        )
-    return SchedulePublic(
+    today = dt.datetime.now(dt.UTC).date()
+    rows = (participant.id, participant.study_id, participant.first_dose_date, tuple(periods), tuple(visits))
+    key = (id(protocol), *rows, today)
+    kept = _schedules.get(key)
+    if kept is not None and kept[0] is protocol:
+        _schedules.move_to_end(key)
+        return kept[1]
+    found = schedule.schedule_of(participant, periods, visits, protocol=protocol, today=today)
+    shown = SchedulePublic(
         study_id=participant.study_id,
         today=found.today,
         first_dose_date=found.first_dose_date,
         last_dose_date=found.last_dose_date,
         interruptions=found.interruptions,
-        visits=shown,
+        visits=[_scheduled(status, found.recorded.get(status.visit.id)) for status in found.statuses],
+    )
+    _schedules[key] = (protocol, shown)
+    if len(_schedules) > _SCHEDULES_KEPT:
+        _schedules.popitem(last=False)
+    return shown
+
+
+# A schedule is a pure function of the rows just read, the protocol and the date, and a participant
+# page is read again and again between changes. The last schedules computed are kept, keyed by those
+# rows themselves (immutable values), so any change to a row is a new key, never a stale answer. The
+# entry holds its protocol, so the protocol's id in the key cannot be another's. Only the event loop
+# touches this (the route is async): no lock.
+_SCHEDULES_KEPT = 512
+_schedules: OrderedDict[tuple[Any, ...], tuple[Protocol, SchedulePublic]] = OrderedDict()
+
+
+def _scheduled(status: VisitStatus, recorded: Any) -> ScheduledVisitPublic:
+    visit = status.visit
+    return ScheduledVisitPublic(
+        visit_code=visit.id,
+        kind=visit.kind,
+        target=visit.target,
+        earliest=visit.earliest,
+        latest=visit.latest,
+        anchor=visit.anchor,
+        rule=visit.rule,
+        status=status.status,
+        reason=status.reason,
+        done_on=status.done_on,
+        in_window=status.in_window,
+        days_from_target=status.days_from_target,
+        note=recorded.note if recorded else None,
     )
 
 
