@@ -58,38 +58,16 @@ def schedule_of(
             "first_dose_date",
             f"{participant.study_id} has no first dose date yet: record the first dosing period",
         )
-    return _schedule(participant, periods, visits, protocol, today)
-
-
-def study_schedules(
-    session: Session, participants: Sequence[Participant], *, protocol: Protocol, today: dt.date
-) -> dict[int, ParticipantSchedule]:
-    """The schedules of every participant with a first dose, by participant id, in two queries."""
-    dosed = {p.id: p for p in participants if p.first_dose_date is not None}
-    periods = treatment.periods_by_participant(session, dosed)
-    visits: dict[int, list[Visit]] = defaultdict(list)
-    for visit in session.scalars(select(Visit).where(Visit.participant_id.in_(dosed)).order_by(Visit.id)):
-        visits[visit.participant_id].append(visit)
-    return {pid: _schedule(p, periods.get(pid, []), visits[pid], protocol, today) for pid, p in dosed.items()}
-
-
-def _schedule(
-    participant: Participant | ParticipantRecord,
-    periods: Sequence[DosingPeriod | Row[Any]],
-    visits: Sequence[Visit | Row[Any]],
-    protocol: Protocol,
-    today: dt.date,
-) -> ParticipantSchedule:
     recorded = {v.visit_code: v for v in visits}
     # A site's date may be a day ahead of the server's UTC date (store/_dates.py): never call a visit
     # recorded on the site's today "in the future".
     today = max([today, *(v.visit_date for v in recorded.values() if v.visit_date is not None)])
     gaps = treatment.interruptions(periods, today)
-    visits = plan_visits(
+    planned = plan_visits(
         protocol, participant.first_dose_date, last_dose=treatment.last_dose(periods), interruptions=gaps
     )
     statuses = visit_statuses(
-        visits,
+        planned,
         today=today,
         done={code: v.visit_date for code, v in recorded.items() if v.status == "done"},
         missed=[code for code, v in recorded.items() if v.status == "missed"],
@@ -102,3 +80,18 @@ def _schedule(
         statuses=statuses,
         recorded=recorded,
     )
+
+
+def study_schedules(
+    session: Session, participants: Sequence[Participant], *, protocol: Protocol, today: dt.date
+) -> dict[int, ParticipantSchedule]:
+    """The schedules of every participant with a first dose, by participant id, in two queries."""
+    dosed = {p.id: p for p in participants if p.first_dose_date is not None}
+    periods = treatment.periods_by_participant(session, dosed)
+    visits: dict[int, list[Visit]] = defaultdict(list)
+    for visit in session.scalars(select(Visit).where(Visit.participant_id.in_(dosed)).order_by(Visit.id)):
+        visits[visit.participant_id].append(visit)
+    return {
+        pid: schedule_of(p, periods.get(pid, []), visits[pid], protocol=protocol, today=today)
+        for pid, p in dosed.items()
+    }
