@@ -36,6 +36,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,23 +145,38 @@ def _cpu_seconds(server: subprocess.Popen) -> float:
     return total / ticks
 
 
+def _split(port: int) -> str:
+    """How the open client connections fall on the worker processes, e.g. "22/28".
+
+    Each worker serves its own connections, so the busier one sets the tail: with 22/28 its clients
+    wait 28/25 of the mean. wrk opens all its connections at once and the workers race to accept
+    them, so the split varies from run to run; it is printed to explain the spread of p95.
+    """
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True
+    ).stdout
+    counts = Counter(line.split("pid=")[1].split(",")[0] for line in out.splitlines() if "pid=" in line)
+    return "/".join(str(n) for n in sorted(counts.values())) or "?"
+
+
 def _wrk(base: str, script: str, seconds: int, connections: int, server: subprocess.Popen) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
         file.write(script + _SUMMARY)
     try:
         before = _cpu_seconds(server)
-        out = subprocess.run(
-            # A slow answer is a latency, not an error: wrk's own 2 s timeout would drop it from the figures.
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", file.name, base],
-            capture_output=True,
-            text=True,
-        )
+        # A slow answer is a latency, not an error: wrk's own 2 s timeout would drop it from the figures.
+        command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", file.name]
+        command.append(base)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
+            time.sleep(min(1.0, seconds / 2))
+            split = _split(urllib.parse.urlsplit(base).port)
+            stdout, stderr = wrk.communicate()
         cpu = _cpu_seconds(server) - before
     finally:
         os.unlink(file.name)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
-    if out.returncode or line is None:
-        raise RuntimeError(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
+    line = next((x for x in stdout.splitlines() if x.startswith("RESULT")), None)
+    if wrk.returncode or line is None:
+        raise RuntimeError(f"wrk failed: {stderr.strip() or stdout.strip()}")
     requests, errors, micros, p50, p95, p99, _mean = (float(x) for x in line.split()[1:])
     return {
         "rps": requests / (micros / 1e6),
@@ -169,6 +185,7 @@ def _wrk(base: str, script: str, seconds: int, connections: int, server: subproc
         "p99": p99,
         "errors": int(errors),
         "cpu_ms": cpu * 1000 / max(requests, 1),
+        "split": split,
     }
 
 
@@ -177,7 +194,7 @@ def _show(name: str, figures: dict, baseline: dict | None) -> None:
     print(
         f"  {name:<9}{figures['rps']:8.0f} req/s  p50 {figures['p50']:6.1f}  p95 {figures['p95']:6.1f}"
         f"  p99 {figures['p99']:6.1f} ms  server CPU {figures['cpu_ms']:.2f} ms/req"
-        f"  errors {figures['errors']}{ratio}"
+        f"  errors {figures['errors']}  connections per worker {figures['split']}{ratio}"
     )
 
 
