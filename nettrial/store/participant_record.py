@@ -1,10 +1,11 @@
 """A participant's record read as plain rows: the participant with the patient, dosing and visits.
 
 The participant page's reads (``GET /participants/{id}`` and its schedule) are the service's most
-frequent requests. Read through an ORM session, building and tracking objects that nobody changes
-cost the service about twice the CPU of the whole rest of the request; as prebuilt Core statements
-on one connection they cost a third of that (benchmarks/api_load.py). The rows carry the models'
-attribute names, so ``treatment``'s and ``schedule``'s rules read them as they read the models.
+frequent requests. Through an ORM session, which builds and tracks objects nobody changes, the
+participant with their dosing and visits cost 1.4 ms of CPU; as prebuilt Core statements on one
+connection, 0.56 ms (server CPU per read in benchmarks/api_load.py: 2.3 -> 1.6 ms). The rows carry
+the models' attribute names, so ``treatment``'s and ``schedule``'s rules read them as they read the
+models.
 
 Nothing here writes: changes go through the ORM, where the audit trail is.
 """
