@@ -28,6 +28,15 @@ def upgrade(db: Database, revision: str = "head") -> str:
     return current(db)
 
 
+def downgrade(db: Database, revision: str) -> str | None:
+    """Take the schema back to ``revision`` (a release rolled back); return the revision it is at."""
+    config = _config(db)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return current(db)
+
+
 def current(db: Database) -> str | None:
     with db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -138,7 +138,7 @@ class EligibilityEvaluation(Base):
 
     __tablename__ = "eligibility_evaluation"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("screening_record.id"))
     protocol_version: Mapped[str] = mapped_column(String(20))
     decision: Mapped[str] = mapped_column(String(20))
@@ -167,7 +167,7 @@ class Participant(Base):
 class Consent(Base):
     __tablename__ = "consent"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     form_version: Mapped[str] = mapped_column(String(20))
     signed_on: Mapped[dt.date] = mapped_column(Date)
     withdrawn_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -191,7 +191,7 @@ class DosingPeriod(Base):
 
     __tablename__ = "dosing_period"
     id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     dose_level: Mapped[int]
     start_date: Mapped[dt.date] = mapped_column(Date)
     stop_date: Mapped[dt.date | None] = mapped_column(Date)
@@ -205,7 +205,7 @@ class DosingPeriod(Base):
 class LabResult(Base):
     __tablename__ = "lab_result"
     id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     test: Mapped[str] = mapped_column(String(30))
     value: Mapped[float]
     unit: Mapped[str] = mapped_column(String(20))
@@ -222,7 +222,7 @@ class LabResult(Base):
 class VitalSigns(Base):
     __tablename__ = "vital_signs"
     id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     measured_on: Mapped[dt.date] = mapped_column(Date)
     visit_code: Mapped[str | None] = mapped_column(String(20))
     systolic_mmhg: Mapped[int | None]
@@ -236,7 +236,7 @@ class VitalSigns(Base):
 class AdverseEvent(Base):
     __tablename__ = "adverse_event"
     id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     term: Mapped[str] = mapped_column(String(100))
     soc: Mapped[str] = mapped_column(String(100))
     ctcae_version: Mapped[str] = mapped_column(String(10))
@@ -259,7 +259,7 @@ class TumourAssessment(Base):
 
     __tablename__ = "tumour_assessment"
     id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     assessed_on: Mapped[dt.date] = mapped_column(Date)
     visit_code: Mapped[str | None] = mapped_column(String(20))
     method: Mapped[str] = mapped_column(String(10))  # CT | MRI | PET-CT

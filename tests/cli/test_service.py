@@ -18,7 +18,7 @@ def test_db_upgrade_is_idempotent(tmp_path):
     url = f"sqlite:///{tmp_path / 'new.db'}"
     first, second = run("db", "upgrade", "--database-url", url), run("db", "upgrade", "--database-url", url)
     assert first.exit_code == second.exit_code == 0
-    assert "revision 0001" in second.output
+    assert "revision 0002" in second.output
 
 
 def test_site_and_user_add_with_the_password_from_stdin(db):
