@@ -37,8 +37,18 @@ class PatientRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LatestPeriod:
+    """The participant's latest dosing period: their dose level and where they stand in treatment."""
+
+    dose_level: int
+    start_date: dt.date
+    stop_date: dt.date | None
+    stop_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ParticipantRecord:
-    """A participant's own columns and their patient: what every participant page shows first."""
+    """A participant's own columns, their patient and their latest dosing period (None before any)."""
 
     id: int
     study_id: str
@@ -47,21 +57,39 @@ class ParticipantRecord:
     first_dose_date: dt.date | None
     override_reason: str | None
     patient: PatientRecord
+    latest_period: LatestPeriod | None
 
 
 _PATIENT_FIELDS = tuple(f.name for f in fields(PatientRecord))
-_PARTICIPANT_FIELDS = tuple(f.name for f in fields(ParticipantRecord) if f.name != "patient")
+_PERIOD_FIELDS = tuple(f.name for f in fields(LatestPeriod))
+_PARTICIPANT_FIELDS = tuple(
+    f.name for f in fields(ParticipantRecord) if f.name not in ("patient", "latest_period")
+)
 
-_participant, _patient = Participant.__table__, Patient.__table__
-# One row: the participant's columns, then the patient's and the site code as patient_<name>.
+_participant, _patient, _period = Participant.__table__, Patient.__table__, DosingPeriod.__table__
+# The latest in the order read_periods gives them (start date, then id). The subquery reads its own
+# alias of the table: the outer query joins dosing_period too.
+_candidate = _period.alias("candidate")
+_LATEST_PERIOD_ID = (
+    select(_candidate.c.id)
+    .where(_candidate.c.participant_id == _participant.c.id)
+    .order_by(_candidate.c.start_date.desc(), _candidate.c.id.desc())
+    .limit(1)
+    .correlate(_participant)
+    .scalar_subquery()
+)
+# One row: the participant's columns, the patient's and the site code as patient_<name>, and the
+# latest dosing period's as period_<name> (NULL before any dosing).
 _PARTICIPANT = (
     select(
         *(_participant.c[name] for name in _PARTICIPANT_FIELDS),
         *(_patient.c[name].label(f"patient_{name}") for name in _PATIENT_FIELDS if name != "site_code"),
         Site.__table__.c.code.label("patient_site_code"),
+        *(_period.c[name].label(f"period_{name}") for name in _PERIOD_FIELDS),
     )
     .join(_patient, _patient.c.id == _participant.c.patient_id)
     .join(Site.__table__, Site.__table__.c.id == _patient.c.site_id)
+    .outerjoin(_period, _period.c.id == _LATEST_PERIOD_ID)
 )
 _BY_NUMBER = _PARTICIPANT.where(_participant.c.id == bindparam("key"))
 _BY_STUDY_ID = _PARTICIPANT.where(_participant.c.study_id == bindparam("key"))
@@ -89,7 +117,8 @@ def participant_key(reference: int | str) -> tuple[str, int | str] | None:
 
 
 def read_participant(connection: Connection, reference: int | str) -> ParticipantRecord:
-    """A participant by database id or study id (``NET-001``), with the patient and site, in one query."""
+    """A participant by database id or study id (``NET-001``), with the patient, site and latest
+    dosing period, in one query."""
     key = participant_key(reference)
     row = None
     if key is not None:
@@ -99,7 +128,12 @@ def read_participant(connection: Connection, reference: int | str) -> Participan
         raise NotFoundError("participant", reference)
     values: dict[str, Any] = row._asdict()
     patient = PatientRecord(**{name: values[f"patient_{name}"] for name in _PATIENT_FIELDS})
-    return ParticipantRecord(**{name: values[name] for name in _PARTICIPANT_FIELDS}, patient=patient)
+    latest = None
+    if values["period_dose_level"] is not None:
+        latest = LatestPeriod(**{name: values[f"period_{name}"] for name in _PERIOD_FIELDS})
+    return ParticipantRecord(
+        **{name: values[name] for name in _PARTICIPANT_FIELDS}, patient=patient, latest_period=latest
+    )
 
 
 def read_periods(connection: Connection, participant_id: int) -> list[Row[Any]]:

@@ -228,6 +228,7 @@ class TreatmentSummary:
 
 
 def state(periods: Sequence[DosingPeriod]) -> str:
+    """Where treatment stands: read from the latest period alone (the last of ``periods``)."""
     if not periods:
         return "not_started"
     latest = periods[-1]

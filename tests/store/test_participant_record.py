@@ -50,6 +50,19 @@ def test_every_demo_participant_reads_the_same_as_rows_and_through_the_orm(db):
             assert record.enrolled_at.tzinfo is not None  # the UTC column type applies to Core rows too
 
             periods, visits = read_periods(connection, orm.id), read_visits(connection, orm.id)
+            orm_periods = treatment.list_periods(session, orm)
+            latest = record.latest_period
+            if not orm_periods:
+                assert latest is None, orm.study_id
+            else:
+                last = orm_periods[-1]
+                assert (latest.dose_level, latest.start_date, latest.stop_date, latest.stop_reason) == (
+                    last.dose_level,
+                    last.start_date,
+                    last.stop_date,
+                    last.stop_reason,
+                ), orm.study_id
+                assert treatment.state([latest]) == treatment.state(orm_periods)
             assert _columns(periods, DosingPeriod) == _columns(
                 treatment.list_periods(session, orm), DosingPeriod
             )

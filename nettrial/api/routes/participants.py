@@ -136,9 +136,9 @@ async def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantD
     """One participant (by id or study id, e.g. NET-001), the patient shown as the reader may see them."""
     with db.connection() as connection:
         participant = read_participant(connection, participant_id)
-        periods = read_periods(connection, participant.id)
+    latest = participant.latest_period
     return ParticipantDetail(
-        **_summary(participant, periods),
+        **_summary(participant, [latest] if latest else []),  # where they stand: the latest period
         override_reason=participant.override_reason,
         patient=patient_view(participant.patient, actor),
     )
