@@ -8,14 +8,16 @@ that need it with a transaction-level advisory lock (``lock_writes``).
 
 from __future__ import annotations
 
+import fcntl
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nettrial.config import get_settings
@@ -78,6 +80,42 @@ def _postgresql_engine(url: str, ping_idle_seconds: float, **options: Any) -> En
     return engine
 
 
+class _WriteTurns:
+    """Writers to one SQLite file take turns, across the threads and the processes of the service.
+
+    SQLite lets one writer in and makes the others retry from its busy handler, which sleeps up to
+    100 ms between tries: under load a writer could wait over a second while later ones went first
+    (benchmarks/api_load.py, 2 worker processes: write p99 1.1-1.5 s). Waiting on a lock file instead,
+    the kernel wakes the next writer as soon as the last one is done. A lock held by a process that
+    dies is released with it. A write session opened inside another on the same thread is already
+    covered by the outer one's turn.
+    """
+
+    def __init__(self, path: str | None):
+        self._path = None if path in (None, "", ":memory:") else f"{path}-writelock"
+        self._thread_lock = threading.Lock()
+        self._depth = threading.local()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        depth = getattr(self._depth, "value", 0)
+        if depth:
+            self._depth.value = depth + 1
+            try:
+                yield
+            finally:
+                self._depth.value = depth
+            return
+        with self._thread_lock, open(self._path, "a") if self._path else nullcontext() as handle:
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+            self._depth.value = 1
+            try:
+                yield
+            finally:
+                self._depth.value = 0
+
+
 @dataclass(frozen=True)
 class Database:
     """Engines and session factories for one database URL."""
@@ -85,6 +123,7 @@ class Database:
     url: str
     reader: sessionmaker[Session]
     writer: sessionmaker[Session]
+    _write_turns: _WriteTurns | None = field(default=None, repr=False, compare=False)
 
     @property
     def engine(self) -> Engine:
@@ -98,7 +137,8 @@ class Database:
     def session(self, *, write: bool = True) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on any error."""
         factory = self.writer if write else self.reader
-        with factory() as session, session.begin():
+        turn = self._write_turns.turn() if write and self._write_turns else nullcontext()
+        with turn, factory() as session, session.begin():
             yield session
 
     @contextmanager
@@ -130,6 +170,7 @@ def connect(url: str | None = None) -> Database:
         url,
         sessionmaker(bind=reader, expire_on_commit=False),
         sessionmaker(bind=writer, expire_on_commit=False),
+        _WriteTurns(make_url(url).database) if url.startswith("sqlite") else None,
     )
 
 
