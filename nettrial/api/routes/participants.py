@@ -144,6 +144,15 @@ async def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantD
     )
 
 
+# A schedule is a pure function of the rows just read, the protocol and the date, and a participant
+# page is read again and again between changes. The last schedules computed are kept, keyed by those
+# rows themselves (immutable values), so any change to a row is a new key, never a stale answer. The
+# entry holds its protocol, so the protocol's id in the key cannot be another's. Only the event loop
+# touches this (the route is async): no lock.
+_SCHEDULES_KEPT = 512
+_schedules: OrderedDict[tuple[Any, ...], tuple[Protocol, SchedulePublic]] = OrderedDict()
+
+
 @router.get("/{participant_id}/schedule", response_model=SchedulePublic)
 async def get_schedule(
     participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader
@@ -151,15 +160,15 @@ async def get_schedule(
     """The planned visits with their windows and today's status (409 before the first dose date is known)."""
     with db.connection() as connection:
         participant = read_participant(connection, participant_id)
-        periods, visits = read_periods(connection, participant.id), read_visits(connection, participant.id)
+        periods, recorded = read_periods(connection, participant.id), read_visits(connection, participant.id)
     today = dt.datetime.now(dt.UTC).date()
-    rows = (participant.id, participant.study_id, participant.first_dose_date, tuple(periods), tuple(visits))
-    key = (id(protocol), *rows, today)
+    participant_key = (participant.id, participant.study_id, participant.first_dose_date)
+    key = (id(protocol), participant_key, tuple(periods), tuple(recorded), today)
     kept = _schedules.get(key)
     if kept is not None and kept[0] is protocol:
         _schedules.move_to_end(key)
         return kept[1]
-    found = schedule.schedule_of(participant, periods, visits, protocol=protocol, today=today)
+    found = schedule.schedule_of(participant, periods, recorded, protocol=protocol, today=today)
     shown = SchedulePublic(
         study_id=participant.study_id,
         today=found.today,
@@ -172,15 +181,6 @@ async def get_schedule(
     if len(_schedules) > _SCHEDULES_KEPT:
         _schedules.popitem(last=False)
     return shown
-
-
-# A schedule is a pure function of the rows just read, the protocol and the date, and a participant
-# page is read again and again between changes. The last schedules computed are kept, keyed by those
-# rows themselves (immutable values), so any change to a row is a new key, never a stale answer. The
-# entry holds its protocol, so the protocol's id in the key cannot be another's. Only the event loop
-# touches this (the route is async): no lock.
-_SCHEDULES_KEPT = 512
-_schedules: OrderedDict[tuple[Any, ...], tuple[Protocol, SchedulePublic]] = OrderedDict()
 
 
 def _scheduled(status: VisitStatus, recorded: Any) -> ScheduledVisitPublic:
