@@ -78,19 +78,22 @@ _LATEST_PERIOD_ID = (
     .correlate(_participant)
     .scalar_subquery()
 )
-# One row: the participant's columns, the patient's and the site code as patient_<name>, and the
-# latest dosing period's as period_<name> (NULL before any dosing).
+_site = Site.__table__
+_patient_columns = {name: _patient.c.get(name) for name in _PATIENT_FIELDS} | {"site_code": _site.c.code}
+# One row, its columns in the order of the records' fields: the participant's, the patient's (with
+# the site code), and the latest dosing period's (NULL before any dosing).
 _PARTICIPANT = (
     select(
         *(_participant.c[name] for name in _PARTICIPANT_FIELDS),
-        *(_patient.c[name].label(f"patient_{name}") for name in _PATIENT_FIELDS if name != "site_code"),
-        Site.__table__.c.code.label("patient_site_code"),
+        *(_patient_columns[name].label(f"patient_{name}") for name in _PATIENT_FIELDS),
         *(_period.c[name].label(f"period_{name}") for name in _PERIOD_FIELDS),
     )
     .join(_patient, _patient.c.id == _participant.c.patient_id)
-    .join(Site.__table__, Site.__table__.c.id == _patient.c.site_id)
+    .join(_site, _site.c.id == _patient.c.site_id)
     .outerjoin(_period, _period.c.id == _LATEST_PERIOD_ID)
 )
+_PATIENT_AT = len(_PARTICIPANT_FIELDS)
+_PERIOD_AT = _PATIENT_AT + len(_PATIENT_FIELDS)
 _BY_NUMBER = _PARTICIPANT.where(_participant.c.id == bindparam("key"))
 _BY_STUDY_ID = _PARTICIPANT.where(_participant.c.study_id == bindparam("key"))
 _PERIODS = (
@@ -126,14 +129,10 @@ def read_participant(connection: Connection, reference: int | str) -> Participan
         row = connection.execute(statement, {"key": key[1]}).first()
     if row is None:
         raise NotFoundError("participant", reference)
-    values: dict[str, Any] = row._asdict()
-    patient = PatientRecord(**{name: values[f"patient_{name}"] for name in _PATIENT_FIELDS})
-    latest = None
-    if values["period_dose_level"] is not None:
-        latest = LatestPeriod(**{name: values[f"period_{name}"] for name in _PERIOD_FIELDS})
-    return ParticipantRecord(
-        **{name: values[name] for name in _PARTICIPANT_FIELDS}, patient=patient, latest_period=latest
-    )
+    # By position: cheaper than by name, and the statement's columns follow the fields' order.
+    # dose_level is NOT NULL, so NULL there is the outer join finding no period.
+    latest = LatestPeriod(*row[_PERIOD_AT:]) if row[_PERIOD_AT] is not None else None
+    return ParticipantRecord(*row[:_PATIENT_AT], PatientRecord(*row[_PATIENT_AT:_PERIOD_AT]), latest)
 
 
 def read_periods(connection: Connection, participant_id: int) -> list[Row[Any]]:
