@@ -8,14 +8,15 @@ before the response is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from nettrial._yaml import load_yaml
@@ -23,7 +24,7 @@ from nettrial.exceptions import AuthenticationError, PermissionDeniedError
 from nettrial.protocol.model import Protocol
 from nettrial.store import audit
 from nettrial.store.db import Database
-from nettrial.store.users import token_user
+from nettrial.store.users import token_user, token_user_on
 
 SESSION_COOKIE = "nettrial_session"
 
@@ -92,32 +93,73 @@ def _token(request: Request) -> str:
     raise AuthenticationError("sign in first (bearer token or session cookie)")
 
 
-async def current_actor(request: Request, db: DbDep) -> Actor:
-    user = token_user(db, _token(request))
+def _signed_in(request: Request, user: Any) -> Actor:
     actor = Actor(user.id, user.username, user.full_name, user.role, user.language)
     request.state.actor = actor
     return actor
 
 
+async def current_actor(request: Request, db: DbDep) -> Actor:
+    return _signed_in(request, token_user(db, _token(request)))
+
+
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def _known(actions: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [a for a in actions if not any(a in granted for granted in role_matrix().values())]
+    if unknown:
+        raise RuntimeError(f"no role has {unknown}: add the action to roles.yaml")
+    return actions
+
+
+def _check(actor: Actor, actions: tuple[str, ...]) -> Actor:
+    if not any(actor.may(a) for a in actions):
+        raise PermissionDeniedError(actor.role, " or ".join(actions))
+    return actor
 
 
 def requires(*actions: str) -> Callable[[Actor], Actor]:
     """A dependency that lets the request through if the actor's role has any of ``actions``."""
-    unknown = [a for a in actions if not any(a in granted for granted in role_matrix().values())]
-    if unknown:
-        raise RuntimeError(f"no role has {unknown}: add the action to roles.yaml")
+    _known(actions)
 
     async def check(actor: ActorDep) -> Actor:
-        if not any(actor.may(a) for a in actions):
-            raise PermissionDeniedError(actor.role, " or ".join(actions))
-        return actor
+        return _check(actor, actions)
 
     check.actions = actions  # read by the route x role test
     return check
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Who reads, and the connection their request reads on."""
+
+    actor: Actor
+    connection: Connection
+
+
+def reads(*actions: str) -> Any:
+    """``requires`` for an ``async`` read route, on one pooled connection for the whole request.
+
+    The token lookup, the role check and the route's own reads share the connection (one pool
+    checkout instead of two, the most frequent reads' cost; benchmarks/api_load.py). It is given back
+    when the route returns, before the response is sent (``scope="function"``): held across that
+    ``await``, slow clients could take the whole pool while the event loop waited for it.
+    Only for ``async`` routes: a route in the thread pool would hold it while waiting for a thread.
+    """
+    _known(actions)
+
+    async def on_one_connection(request: Request) -> AsyncIterator[Reading]:
+        with request.app.state.db.connection() as connection:
+            actor = _signed_in(request, token_user_on(connection, _token(request)))
+            yield Reading(_check(actor, actions), connection)
+
+    on_one_connection.actions = actions  # read by the route x role test
+    return Annotated[Reading, Depends(on_one_connection, scope="function")]
+
+
 Reader = Annotated[Actor, Depends(requires("study.read", "study.read_pseudonymised"))]
+ParticipantReading = reads("study.read", "study.read_pseudonymised")
 IdentifiedReader = Annotated[Actor, Depends(requires("study.read"))]
 ScreeningWriter = Annotated[Actor, Depends(requires("screening.write"))]
 Enroller = Annotated[Actor, Depends(requires("enrol"))]

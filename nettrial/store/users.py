@@ -15,7 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import Connection, Row, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from nettrial.config import get_settings
@@ -136,7 +136,12 @@ def token_user(db: Database, token: str) -> Row[Any]:
     session (a third of a read's cost otherwise; benchmarks/api_load.py).
     """
     with db.connection() as connection:
-        found = connection.execute(_TOKEN_USER, {"digest": _digest(token)}).first()
+        return token_user_on(connection, token)
+
+
+def token_user_on(connection: Connection, token: str) -> Row[Any]:
+    """``token_user`` on a connection the caller holds (and reads on afterwards)."""
+    found = connection.execute(_TOKEN_USER, {"digest": _digest(token)}).first()
     if found is None or found.expires_at <= utcnow() or not found.active:
         raise AuthenticationError("unknown or expired token: sign in again")
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from nettrial.api.main import build_app
 from nettrial.store import audit
@@ -183,3 +183,18 @@ def test_a_schedule_read_again_is_the_same_and_any_change_to_its_rows_is_seen_at
     shown = other.get(url, headers=factories.login(other, "monitor")).json()["visits"]
     assert len(shown) < len(api.get(url, headers=monitor).json()["visits"])
     assert "C2D1" not in {v["visit_code"] for v in shown}
+
+
+def test_the_participant_reads_take_one_pooled_connection_and_give_it_back(db):
+    """The token lookup, the role check and the reads share one checkout (api/deps.py ``reads``)."""
+    api, _ = _study(db)
+    headers = factories.login(api, "monitor")
+    engine = db.reader.kw["bind"]
+    checkouts: list[int] = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(1))
+    for path in (f"{URL}/NET-001", f"{URL}/NET-001/schedule", f"{URL}/NET-099"):
+        checkouts.clear()
+        response = api.get(path, headers=headers)
+        assert response.status_code in (200, 404)
+        assert len(checkouts) == 1, path
+        assert engine.pool.checkedout() == 0, path  # given back, on success and on a 404

@@ -12,7 +12,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from nettrial.api.deps import ClinicalWriter, DbDep, ProtocolDep, Reader, reading, writing
+from nettrial.api.deps import (
+    ClinicalWriter,
+    DbDep,
+    ParticipantReading,
+    ProtocolDep,
+    Reader,
+    reading,
+    writing,
+)
 from nettrial.api.privacy import patient_view
 from nettrial.protocol.model import Protocol
 from nettrial.safety.schedule import VisitStatus
@@ -132,15 +140,14 @@ def list_participants(db: DbDep, actor: Reader) -> list[ParticipantPublic]:
 # The participant page's two reads run on the event loop (api/deps.py) as Core statements on one
 # connection (store/participant_record.py): they are the service's most frequent requests.
 @router.get("/{participant_id}", response_model=ParticipantDetail)
-async def get_one(participant_id: str, db: DbDep, actor: Reader) -> ParticipantDetail:
+async def get_one(participant_id: str, reader: ParticipantReading) -> ParticipantDetail:
     """One participant (by id or study id, e.g. NET-001), the patient shown as the reader may see them."""
-    with db.connection() as connection:
-        participant = read_participant(connection, participant_id)
+    participant = read_participant(reader.connection, participant_id)
     latest = participant.latest_period
     return ParticipantDetail(
         **_summary(participant, [latest] if latest else []),  # where they stand: the latest period
         override_reason=participant.override_reason,
-        patient=patient_view(participant.patient, actor),
+        patient=patient_view(participant.patient, reader.actor),
     )
 
 
@@ -155,12 +162,12 @@ _schedules: OrderedDict[tuple[Any, ...], tuple[Protocol, SchedulePublic]] = Orde
 
 @router.get("/{participant_id}/schedule", response_model=SchedulePublic)
 async def get_schedule(
-    participant_id: str, db: DbDep, protocol: ProtocolDep, actor: Reader
+    participant_id: str, protocol: ProtocolDep, reader: ParticipantReading
 ) -> SchedulePublic:
     """The planned visits with their windows and today's status (409 before the first dose date is known)."""
-    with db.connection() as connection:
-        participant = read_participant(connection, participant_id)
-        periods, recorded = read_periods(connection, participant.id), read_visits(connection, participant.id)
+    connection = reader.connection
+    participant = read_participant(connection, participant_id)
+    periods, recorded = read_periods(connection, participant.id), read_visits(connection, participant.id)
     today = dt.datetime.now(dt.UTC).date()
     participant_key = (participant.id, participant.study_id, participant.first_dose_date)
     key = (id(protocol), participant_key, tuple(periods), tuple(recorded), today)
