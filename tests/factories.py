@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from nettrial.api.deps import SESSION_COOKIE
 from nettrial.api.main import build_app
 from nettrial.protocol.load import load_protocol
 from nettrial.store import audit
@@ -24,6 +26,7 @@ from nettrial.store.screening import (
     save_screening_record,
 )
 from nettrial.store.users import ROLES, create_user
+from nettrial.web.session import csrf_token
 
 PROTOCOL = load_protocol("nct07279532")
 SITE = "ZJU2"
@@ -103,6 +106,21 @@ def enrolled(db: Database, user_id: int, **kwargs: Any) -> int:
 
 def client(db: Database) -> TestClient:
     return TestClient(build_app(db, PROTOCOL))
+
+
+def web_client(app: FastAPI, role: str) -> TestClient:
+    """A client signed in to the web interface as the seeded user of ``role`` (session cookie)."""
+    client = TestClient(app)
+    signed_in = client.post(
+        "/login", data={"username": role, "password": password(role)}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    return client
+
+
+def csrf(client: TestClient) -> str:
+    """The CSRF token of ``client``'s web session, which every form posts."""
+    return csrf_token(client.cookies[SESSION_COOKIE])
 
 
 def login(api: TestClient, role: str) -> dict[str, str]:

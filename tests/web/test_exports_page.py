@@ -38,23 +38,13 @@ def study(db):
     users = factories.seed(db)
     factories.enrolled(db, users["coordinator"])
     app = build_app(db, factories.PROTOCOL)
-    clients = {}
-    for role in ROLES:
-        client = TestClient(app)
-        signed_in = client.post(
-            "/login", data={"username": role, "password": factories.password(role)}, follow_redirects=False
-        )
-        assert signed_in.status_code == 303, signed_in.text
-        clients[role] = client
-    return db, clients
-
-
-def _csrf(client: TestClient) -> str:
-    return csrf_token(client.cookies["nettrial_session"])
+    return db, {role: factories.web_client(app, role) for role in ROLES}
 
 
 def _post(client: TestClient, name: str, **form: str):
-    return client.post(f"/exports/{name}", data={"csrf_token": _csrf(client), **form}, follow_redirects=False)
+    return client.post(
+        f"/exports/{name}", data={"csrf_token": factories.csrf(client), **form}, follow_redirects=False
+    )
 
 
 def _recorded(db) -> list[exports.ExportRecord]:
@@ -159,7 +149,11 @@ def test_a_post_without_the_csrf_token_or_with_another_sessions_is_refused(study
     )
     other = monitor.post(
         "/exports/fhir",
-        data={"cutoff": TODAY, "identity": "identified", "csrf_token": _csrf(clients["investigator"])},
+        data={
+            "cutoff": TODAY,
+            "identity": "identified",
+            "csrf_token": factories.csrf(clients["investigator"]),
+        },
     )
     assert missing.status_code == wrong.status_code == other.status_code == 403
     assert "Not allowed" in missing.text

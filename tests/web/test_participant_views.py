@@ -189,19 +189,7 @@ def study(db):
             user_id=users["monitor"],
         )
     app = build_app(db, protocol)
-    clients = {}
-    for role in ROLES:
-        client = TestClient(app)
-        signed_in = client.post(
-            "/login", data={"username": role, "password": factories.password(role)}, follow_redirects=False
-        )
-        assert signed_in.status_code == 303, signed_in.text
-        clients[role] = client
-    return db, clients
-
-
-def _csrf(client: TestClient) -> str:
-    return csrf_token(client.cookies["nettrial_session"])
+    return db, {role: factories.web_client(app, role) for role in ROLES}
 
 
 def _entries(db) -> int:
@@ -248,7 +236,9 @@ def test_a_post_by_a_role_without_the_action_is_refused(study):
             if action in role_matrix()[role]:
                 continue
             client = clients[role]
-            refused = client.post(path, data={**form, "csrf_token": _csrf(client)}, follow_redirects=False)
+            refused = client.post(
+                path, data={**form, "csrf_token": factories.csrf(client)}, follow_redirects=False
+            )
             assert refused.status_code == 403, (path, role, refused.status_code)
     assert _entries(db) == before
 
@@ -258,7 +248,7 @@ def test_the_same_posts_by_a_role_with_the_action_are_saved(study):
     for path, form, action in POSTS:
         role = next(r for r in ("coordinator", "monitor") if action in role_matrix()[r])
         client = clients[role]
-        done = client.post(path, data={**form, "csrf_token": _csrf(client)}, follow_redirects=False)
+        done = client.post(path, data={**form, "csrf_token": factories.csrf(client)}, follow_redirects=False)
         assert done.status_code in (200, 303), (
             path,
             done.status_code,
@@ -355,7 +345,7 @@ def test_a_malformed_value_in_a_page_address_is_an_error_page_and_in_an_api_addr
 def test_a_form_posted_after_the_session_ended_returns_to_its_page_after_signing_in(study):
     db, clients = study
     coordinator = clients["coordinator"]
-    form = {"visit_code": "C1D15", "status": "missed", "csrf_token": _csrf(coordinator)}
+    form = {"visit_code": "C1D15", "status": "missed", "csrf_token": factories.csrf(coordinator)}
     with db.session() as session:  # every session ends (expired or signed out elsewhere)
         session.execute(delete(ApiToken))
     page = f"http://testserver{P}"

@@ -8,7 +8,6 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from nettrial.api.deps import SESSION_COOKIE
 from nettrial.store.models import EligibilityEvaluation, Participant, Patient, ScreeningRecordVersion
 from nettrial.web.i18n import catalogue
 from nettrial.web.session import csrf_token
@@ -30,12 +29,8 @@ def users(db):
 
 def signed_in(db, role: str):
     """A client with ``role``'s session cookie, and the CSRF token of that session."""
-    client = factories.client(db)
-    response = client.post(
-        "/login", data={"username": role, "password": factories.password(role)}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    return client, csrf_token(client.cookies[SESSION_COOKIE])
+    client = factories.web_client(factories.client(db).app, role)
+    return client, factories.csrf(client)
 
 
 def counts(db) -> tuple[int, ...]:
